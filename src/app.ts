@@ -1,0 +1,85 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Container } from './container.ts';
+import { createAdminRouter } from './http/admin/admin-router.ts';
+import { requestId } from './http/middleware/request-context.ts';
+import { createTokenRouter } from './http/oauth/token-route.ts';
+import { createOpsRouter } from './http/ops/ops-routes.ts';
+import { createJwksRouter } from './http/well-known/jwks-route.ts';
+import { buildServerMetadata, createMetadataRouter } from './http/well-known/metadata-route.ts';
+import { grantHandlers } from './oauth/grants/index.ts';
+
+/** Routes whose durations are reported; anything else is counted as "other". */
+const METRIC_ROUTES = new Set(['/token', '/.well-known/jwks.json', '/healthz', '/readyz']);
+
+export function buildApp(c: Container) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  // X-Forwarded-For is believed only from the configured proxies (RFC 9700 §4.13).
+  app.set('trust proxy', c.config.trustedProxies.length ? [...c.config.trustedProxies] : false);
+
+  app.use(helmet({
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+  }));
+  app.use(requestId);
+  app.use(pinoHttp({
+    logger: c.logger,
+    genReqId: (_req, res) => (res as Response).locals.requestId as string,
+    // Only the path: query strings and headers may carry credentials (RFC 6749 §2.3.1 forbids them in URIs, callers still try).
+    serializers: {
+      req: (req: { id: string; method: string; url: string; raw?: Request }) => ({
+        id: req.id, method: req.method, path: req.url.split('?')[0]!.slice(0, 200), remoteAddress: req.raw?.ip,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    customSuccessMessage: (req, res) => `${req.method} ${(req.url ?? '').split('?')[0]!.slice(0, 200)} ${res.statusCode}`,
+    customErrorMessage: (req, res) => `${req.method} ${(req.url ?? '').split('?')[0]!.slice(0, 200)} ${res.statusCode}`,
+  }));
+  app.use((req, res, next) => {
+    const end = c.metrics.duration.startTimer();
+    res.on('finish', () => end({ route: METRIC_ROUTES.has(req.path) ? req.path : 'other', status: String(res.statusCode) }));
+    next();
+  });
+
+  app.use(createTokenRouter({
+    endpoint: c.tokenEndpoint,
+    failures: c.authFailures,
+    limits: c.config.rateLimits,
+    realm: c.config.issuer,
+  }));
+  app.use(createJwksRouter({ jwks: () => c.keys.jwks(), maxAge: c.config.jwksMaxAge }));
+  app.use(createMetadataRouter(buildServerMetadata({
+    issuer: c.config.issuer,
+    tokenEndpoint: c.config.tokenEndpoint,
+    jwksUri: c.config.jwksUri,
+    grantTypes: grantHandlers.map((g) => g.grantType),
+    authMethods: c.methods.map((m) => m.name),
+    signingAlgs: c.signingAlgs,
+  })));
+  app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics }));
+  app.use('/admin', createAdminRouter({
+    clients: c.clients,
+    keys: c.keys,
+    auditLog: c.uow.stores.audit,
+    audit: c.audit,
+    verify: c.verifyAdminToken,
+    rateLimit: c.config.rateLimits.admin,
+    logger: c.logger,
+  }));
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+  // Last resort: log the cause for operators, tell the caller nothing about it.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    c.logger.error({ err: error, requestId: res.locals.requestId, path: req.path }, 'unhandled error');
+    if (res.headersSent) return;
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,41 @@
+import type { ClientRepository } from './client-repository.ts';
+import type { ClientService } from './client-service.ts';
+import { Conflict } from '../shared/errors.ts';
+import { ADMIN_SCOPES } from '../tokens/admin-token-verifier.ts';
+
+export type BootstrapResult = { created: false } | { created: true; clientId: string; generatedSecret: string | undefined };
+
+/**
+ * Contract §5: on first start with an empty database, the admin client with all three admin
+ * scopes for the audience <ISSUER>/admin. Instances starting together race on the primary key;
+ * the losers find the client already there.
+ */
+export async function ensureBootstrapAdmin(deps: {
+  clients: Pick<ClientRepository, 'count'>;
+  service: ClientService;
+  config: { adminAudience: string; bootstrapAdmin: { clientId: string; secret: string | undefined } };
+}): Promise<BootstrapResult> {
+  if ((await deps.clients.count()) > 0) return { created: false };
+  const { clientId, secret } = deps.config.bootstrapAdmin;
+  try {
+    const created = await deps.service.registerBootstrapAdmin({
+      clientId,
+      clientName: 'Bootstrap administrator',
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      grantTypes: ['client_credentials'],
+      scopes: [...ADMIN_SCOPES],
+      audience: [deps.config.adminAudience],
+      accessTokenTtl: null,
+      subject: clientId,
+      jwks: null,
+      jwksUri: null,
+      tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+      disabled: false,
+    }, secret, { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap' });
+    return { created: true, clientId, generatedSecret: secret === undefined ? created.secret : undefined };
+  } catch (error) {
+    if (error instanceof Conflict) return { created: false };
+    throw error;
+  }
+}
+

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { SCOPE_TOKEN } from '../oauth/scope.ts';
+import { isAbsoluteUriWithoutFragment } from '../oauth/target.ts';
+import { ValidationFailed, type FieldIssue } from '../shared/errors.ts';
+
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}$/;
+const PRINTABLE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u;
+
+export type MetadataRules = {
+  authMethods: readonly string[];
+  grantTypes: readonly string[];
+  maxAccessTokenTtl: number;
+  issuer: string;
+};
+
+/** The RFC 7591 metadata fields that only certificate and key-based methods use. */
+const KEY_AND_CERTIFICATE_FIELDS = [
+  'jwks',
+  'jwks_uri',
+  'tls_client_auth_subject_dn',
+  'tls_client_auth_san_dns',
+  'tls_client_auth_san_uri',
+  'tls_client_auth_san_ip',
+  'tls_client_auth_san_email',
+] as const;
+
+function buildFields(rules: MetadataRules) {
+  const audienceEntry = z.string().refine(isAbsoluteUriWithoutFragment, 'must be an absolute URI without a fragment')
+    .refine((v) => v !== rules.issuer, 'must not be the issuer itself');
+  return {
+    client_name: z.string().trim().min(1).max(200).regex(PRINTABLE, 'must not contain control characters'),
+    token_endpoint_auth_method: z.enum(rules.authMethods as [string, ...string[]]),
+    grant_types: z.array(z.enum(rules.grantTypes as [string, ...string[]])).max(10)
+      .refine((v) => new Set(v).size === v.length, 'must not repeat a grant type'),
+    scope: z.string().max(2000).refine((v) => v === '' || v.split(' ').every((t) => SCOPE_TOKEN.test(t)),
+      'must be space-delimited scope tokens (RFC 6749 §3.3)'),
+    audience: z.array(audienceEntry).max(20).refine((v) => new Set(v).size === v.length, 'must not repeat an audience'),
+    access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
+    subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
+  };
+}
+
+/** Registration (POST /admin/clients) and update (PATCH) bodies; unknown fields are refused by name. */
+export function createClientMetadataSchemas(rules: MetadataRules) {
+  const f = buildFields(rules);
+  const registration = z.strictObject({
+    ...f,
+    client_id: z.string().regex(CLIENT_ID_PATTERN, 'must be 1-128 letters, digits or . _ : @ ~ -, starting with a letter or digit').optional(),
+    token_endpoint_auth_method: f.token_endpoint_auth_method.default('client_secret_basic'),
+    grant_types: f.grant_types.default(['client_credentials']),
+    scope: f.scope.default(''),
+    audience: f.audience.default([]),
+    access_token_ttl: f.access_token_ttl.optional(),
+    subject: f.subject.optional(),
+    ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
+  });
+  const update = z.strictObject({
+    client_name: f.client_name.optional(),
+    token_endpoint_auth_method: f.token_endpoint_auth_method.optional(),
+    grant_types: f.grant_types.optional(),
+    scope: f.scope.optional(),
+    audience: f.audience.optional(),
+    access_token_ttl: f.access_token_ttl.nullable().optional(),
+    subject: f.subject.optional(),
+    disabled: z.boolean().optional(),
+    ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
+  });
+  return { registration, update };
+}
+
+export type ClientMetadataSchemas = ReturnType<typeof createClientMetadataSchemas>;
+
+function issuesOf(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') return { name: issue.keys.join(', '), reason: 'is not a field that can be set' };
+    const name = issue.path.length ? issue.path.join('.') : 'body';
+    return { name, reason: issue.message };
+  });
+}
+
+/** Parses with `schema`, turning failures into ValidationFailed naming each field. */
+export function parseMetadata<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationFailed([{ name: 'body', reason: 'must be a JSON object' }]);
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new ValidationFailed(issuesOf(parsed.error));
+  return parsed.data;
+}
+
+/** Fields for key- and certificate-based methods, refused while only secret methods exist. */
+export function rejectUnusedMethodFields(body: Record<string, unknown>, method: string): void {
+  const present = KEY_AND_CERTIFICATE_FIELDS.filter((k) => body[k] !== undefined);
+  if (present.length) {
+    throw new ValidationFailed(present.map((name) => ({ name, reason: `is not used by token_endpoint_auth_method ${method}` })));
+  }
+}

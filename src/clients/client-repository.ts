@@ -1,0 +1,25 @@
+import type { Page, PageRequest } from '../shared/page.ts';
+import type { Client, ClientChanges, NewClient, StoredSecret } from './client.ts';
+
+/** Storage of clients and their secret hashes. Implementations translate storage errors to DomainErrors. */
+export interface ClientRepository {
+  /**
+   * The client and its secrets in one read (the hot path of POST /token), including secrets whose
+   * grace period has ended but which no rotation has pruned yet, so a late caller is audited as such.
+   */
+  findForAuthentication(clientId: string): Promise<{ client: Client; secrets: StoredSecret[] } | undefined>;
+  findById(clientId: string): Promise<Client | undefined>;
+  /** Throws Conflict when the id, its identity key or the subject is taken. */
+  insert(client: NewClient, secret: StoredSecret | undefined): Promise<Client>;
+  /** Throws NotFound for an unknown id, Conflict for a subject already taken. */
+  update(clientId: string, changes: ClientChanges): Promise<Client>;
+  /** False when there was nothing to delete. */
+  delete(clientId: string): Promise<boolean>;
+  list(page: PageRequest): Promise<Page<Client>>;
+  count(): Promise<number>;
+  /**
+   * Adds `secret` as the current one. Current secrets become valid until `previousExpiresAt`
+   * (or are removed when it is undefined); secrets already expired are removed.
+   */
+  replaceSecret(clientId: string, secret: StoredSecret, previousExpiresAt: Date | undefined, now: Date): Promise<void>;
+}

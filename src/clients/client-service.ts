@@ -1,0 +1,165 @@
+import type { RequestContext } from '../audit/audit-event.ts';
+import type { AuditService } from '../audit/audit-service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { NotFound, ValidationFailed } from '../shared/errors.ts';
+import { randomToken } from '../shared/ids.ts';
+import type { Page, PageRequest } from '../shared/page.ts';
+import type { UnitOfWork } from '../shared/unit-of-work.ts';
+import type { Client, ClientChanges, NewClient } from './client.ts';
+import {
+  parseMetadata,
+  rejectUnusedMethodFields,
+  type ClientMetadataSchemas,
+} from './client-metadata-schema.ts';
+import { generateClientSecret, type SecretHasher } from './client-secret.ts';
+
+/** The admin who asked, for the audit trail. */
+export type AdminContext = RequestContext & { actor: string };
+
+export type ClientServiceDeps = {
+  uow: UnitOfWork;
+  schemas: ClientMetadataSchemas;
+  hasher: SecretHasher;
+  audit: AuditService;
+  clock: Clock;
+  secretMethods: ReadonlySet<string>;
+};
+
+export const MAX_GRACE_SECONDS = 30 * 86400;
+
+export function createClientService(deps: ClientServiceDeps) {
+  const { uow, schemas, hasher, audit, clock, secretMethods } = deps;
+
+  function newSecret(expiresAt: Date | null = null, secret = generateClientSecret()) {
+    return { secret, stored: { id: randomToken(16), hash: hasher.hash(secret), expiresAt } };
+  }
+
+  async function insertClient(client: NewClient, ctx: AdminContext, presetSecret?: string) {
+    const issued = secretMethods.has(client.tokenEndpointAuthMethod) ? newSecret(null, presetSecret) : undefined;
+    const created = await uow.transaction(async (stores) => {
+      const row = await stores.clients.insert(client, issued?.stored);
+      await audit.record(stores.audit, ctx, {
+        type: 'client.created',
+        outcome: 'success',
+        clientId: row.clientId,
+        authMethod: row.tokenEndpointAuthMethod,
+        audience: row.audience,
+        scope: row.scopes.join(' '),
+        details: { actor: ctx.actor },
+      });
+      return row;
+    });
+    return { client: created, secret: issued?.secret };
+  }
+
+  return {
+    /** RFC 7591 registration; the secret (for secret methods) is returned here and never again. */
+    async register(body: unknown, ctx: AdminContext): Promise<{ client: Client; secret: string | undefined }> {
+      const input = parseMetadata(schemas.registration, body);
+      rejectUnusedMethodFields(input, input.token_endpoint_auth_method);
+      const clientId = input.client_id ?? `c-${randomToken(12)}`;
+      return insertClient({
+        clientId,
+        clientName: input.client_name,
+        tokenEndpointAuthMethod: input.token_endpoint_auth_method,
+        grantTypes: input.grant_types,
+        scopes: input.scope === '' ? [] : [...new Set(input.scope.split(' '))],
+        audience: input.audience,
+        accessTokenTtl: input.access_token_ttl ?? null,
+        subject: input.subject ?? clientId,
+        jwks: null,
+        jwksUri: null,
+        tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+        disabled: false,
+      }, ctx);
+    },
+
+    /** The bootstrap admin client of contract §5, with a secret from the environment or generated. */
+    registerBootstrapAdmin(client: NewClient, secret: string | undefined, ctx: AdminContext) {
+      return insertClient(client, ctx, secret);
+    },
+
+    list: (page: PageRequest): Promise<Page<Client>> => uow.stores.clients.list(page),
+
+    async get(clientId: string): Promise<Client> {
+      const client = await uow.stores.clients.findById(clientId);
+      if (!client) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+      return client;
+    },
+
+    async update(clientId: string, body: unknown, ctx: AdminContext): Promise<Client> {
+      const input = parseMetadata(schemas.update, body);
+      return uow.transaction(async (stores) => {
+        const existing = await stores.clients.findById(clientId);
+        if (!existing) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        rejectUnusedMethodFields(input, input.token_endpoint_auth_method ?? existing.tokenEndpointAuthMethod);
+        const changes: ClientChanges = {
+          ...(input.client_name !== undefined && { clientName: input.client_name }),
+          ...(input.token_endpoint_auth_method !== undefined && { tokenEndpointAuthMethod: input.token_endpoint_auth_method }),
+          ...(input.grant_types !== undefined && { grantTypes: input.grant_types }),
+          ...(input.scope !== undefined && { scopes: input.scope === '' ? [] : [...new Set(input.scope.split(' '))] }),
+          ...(input.audience !== undefined && { audience: input.audience }),
+          ...(input.access_token_ttl !== undefined && { accessTokenTtl: input.access_token_ttl }),
+          ...(input.subject !== undefined && { subject: input.subject }),
+          ...(input.disabled !== undefined && { disabled: input.disabled }),
+        };
+        const updated = await stores.clients.update(clientId, changes);
+        await audit.record(stores.audit, ctx, {
+          type: 'client.updated',
+          outcome: 'success',
+          clientId,
+          details: { actor: ctx.actor, changed: Object.keys(input).sort() },
+        });
+        return updated;
+      });
+    },
+
+    async delete(clientId: string, ctx: AdminContext): Promise<void> {
+      await uow.transaction(async (stores) => {
+        if (!(await stores.clients.delete(clientId))) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        await audit.record(stores.audit, ctx, { type: 'client.deleted', outcome: 'success', clientId, details: { actor: ctx.actor } });
+      });
+    },
+
+    /**
+     * Issues a new secret. With grace_seconds the previous one keeps working that long
+     * (Hydra's secret rotation); without it, it stops at once.
+     */
+    async rotateSecret(clientId: string, body: unknown, ctx: AdminContext): Promise<{ secret: string; previousExpiresAt: Date | null }> {
+      const grace = parseGrace(body);
+      const now = clock.now();
+      const previousExpiresAt = grace ? new Date(now.getTime() + grace * 1000) : undefined;
+      const issued = newSecret();
+      await uow.transaction(async (stores) => {
+        const client = await stores.clients.findById(clientId);
+        if (!client) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        if (!secretMethods.has(client.tokenEndpointAuthMethod)) {
+          throw new ValidationFailed([{ name: 'token_endpoint_auth_method', reason: `${client.tokenEndpointAuthMethod} clients have no secret` }]);
+        }
+        await stores.clients.replaceSecret(clientId, issued.stored, previousExpiresAt, now);
+        await audit.record(stores.audit, ctx, {
+          type: 'client.secret_rotated',
+          outcome: 'success',
+          clientId,
+          details: { actor: ctx.actor, grace_seconds: grace },
+        });
+      });
+      return { secret: issued.secret, previousExpiresAt: previousExpiresAt ?? null };
+    },
+  };
+}
+
+function parseGrace(body: unknown): number {
+  if (body === undefined || body === null) return 0;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationFailed([{ name: 'body', reason: 'must be a JSON object' }]);
+  const extra = Object.keys(body).filter((k) => k !== 'grace_seconds');
+  if (extra.length) throw new ValidationFailed(extra.map((name) => ({ name, reason: 'is not a field that can be set' })));
+  const grace = (body as { grace_seconds?: unknown }).grace_seconds;
+  if (grace === undefined) return 0;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
+    throw new ValidationFailed([{ name: 'grace_seconds', reason: `must be a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}` }]);
+  }
+  return grace;
+}
+
+export type ClientService = ReturnType<typeof createClientService>;

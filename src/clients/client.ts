@@ -1,0 +1,43 @@
+import type { JSONWebKeySet } from 'jose';
+
+/** RFC 8705 §2.1.2: the one certificate subject field a tls_client_auth client registers. */
+export type TlsClientAuthSubject = {
+  subjectDn: string | null;
+  sanDns: string | null;
+  sanUri: string | null;
+  sanIp: string | null;
+  sanEmail: string | null;
+};
+
+/** A registered service client, as the domain sees it (never its secrets). */
+export type Client = {
+  clientId: string;
+  clientName: string;
+  tokenEndpointAuthMethod: string;
+  grantTypes: string[];
+  scopes: string[];
+  audience: string[];
+  accessTokenTtl: number | null;
+  subject: string;
+  jwks: JSONWebKeySet | null;
+  jwksUri: string | null;
+  tlsClientAuth: TlsClientAuthSubject;
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** A stored keyed hash of a secret; `expiresAt` is set on a secret kept for a rotation grace period. */
+export type StoredSecret = { id: string; hash: string; expiresAt: Date | null };
+
+export type NewClient = Omit<Client, 'createdAt' | 'updatedAt'>;
+
+export type ClientChanges = Partial<Omit<NewClient, 'clientId'>>;
+
+/**
+ * NFKC + lower case: two ids that a person would read as the same ("Orders", "orders") map to one
+ * key, which the database keeps unique (RFC 9700 §4.15: identifiers must not collide).
+ */
+export function identityKey(clientId: string): string {
+  return clientId.normalize('NFKC').toLowerCase();
+}

@@ -1,0 +1,56 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDurationSeconds } from '../shared/duration.ts';
+
+export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+const duration = z.string().transform((text, ctx) => {
+  const seconds = parseDurationSeconds(text);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like "900", "15m", "1h" or "1d", got "${text}"` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+const count = z.string().regex(/^\d{1,9}$/, 'expected a whole number').transform(Number);
+/**
+ * Every environment variable the service reads: name, default and meaning. load-config.ts is the
+ * only reader of process.env; a bad value stops start-up with one line naming the variable.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development')
+    .describe('production requires KEY_ENCRYPTION_KEY instead of a generated development key'),
+  PORT: count.pipe(z.number().max(65535)).default(8080).describe('listening port; 0 picks a free one (tests)'),
+  HOST: z.string().refine((v) => isIP(v) !== 0, 'expected an IP address').default('0.0.0.0').describe('listening address'),
+  ISSUER: z.url({ protocol: /^https?$/ }).refine((v) => !v.endsWith('/') && !v.includes('?') && !v.includes('#'),
+    'expected an http(s) URL without a trailing slash, query or fragment').optional()
+    .describe('the iss of every token; default http://localhost:$PORT'),
+  DATABASE_URL: z.string().optional().describe('file:./data/identity.db (default, embedded SQLite) or postgresql://…'),
+  KEYS_DIR: z.string().min(1).default('./keys').describe('development key-encryption key and TLS material'),
+  KEY_ENCRYPTION_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$|^[0-9a-fA-F]{64}$/,
+    'expected 32 bytes as 64 hex digits or 43 base64url characters').optional()
+    .describe('AES-256-GCM key protecting signing keys at rest and keying client-secret hashes'),
+  SIGNING_ALG: z.enum(SIGNING_ALGS).default('RS256').describe('algorithm of newly created signing keys'),
+  ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(900).describe('default access-token lifetime'),
+  MAX_ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(3600).describe('ceiling of any per-client lifetime'),
+  KEY_ROTATION_INTERVAL: duration.pipe(z.number().min(60)).default(30 * 86400).describe('automatic key rotation period'),
+  KEY_PREPUBLISH: duration.pipe(z.number().min(1)).default(86400).describe('how long a next key is published before it signs'),
+  JWKS_MAX_AGE: duration.pipe(z.number().min(1)).default(900).describe('JWKS Cache-Control max-age; below KEY_PREPUBLISH'),
+  TRUSTED_PROXIES: z.string().optional()
+    .describe('comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed'),
+  RATE_LIMIT_TOKEN_PER_CLIENT: count.default(6000).describe('token requests per client id per minute; 0 = off'),
+  RATE_LIMIT_TOKEN_PER_ADDRESS: count.default(60000).describe('token requests per source address per minute; 0 = off'),
+  RATE_LIMIT_AUTH_FAILURES: count.default(10).describe('failed authentications per (client id, address) per minute; 0 = off'),
+  RATE_LIMIT_ADMIN: count.default(600).describe('admin API requests per source address per minute; 0 = off'),
+  BOOTSTRAP_ADMIN_CLIENT_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}$/, 'expected a client id (letters, digits, . _ : @ ~ -)')
+    .default('admin').describe('admin client created on first start'),
+  BOOTSTRAP_ADMIN_CLIENT_SECRET: z.string().min(32, 'expected at least 32 characters').max(512)
+    .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces').optional()
+    .describe('its secret; generated and printed once when unset'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;

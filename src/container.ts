@@ -1,0 +1,70 @@
+import { createAuditService } from './audit/audit-service.ts';
+import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
+import { createSecretHasher } from './clients/client-secret.ts';
+import { createClientService } from './clients/client-service.ts';
+import type { Config } from './config/load-config.ts';
+import { SIGNING_ALGS } from './config/config-schema.ts';
+import { createAuthFailureLimiter } from './http/middleware/auth-failure-limiter.ts';
+import { createMetrics } from './http/ops/metrics.ts';
+import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
+import { createKeyService } from './keys/key-service.ts';
+import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
+import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
+import { grantHandlers } from './oauth/grants/index.ts';
+import { createTokenEndpoint } from './oauth/token-endpoint.ts';
+import { createPrismaClient } from './persistence/prisma-client.ts';
+import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
+import { systemClock, type Clock } from './shared/clock.ts';
+import type { Logger } from './shared/logger.ts';
+import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
+import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
+
+/**
+ * Builds every service from plain factories, in dependency order; no DI framework. Migrations
+ * are applied by the caller (main.ts, tests) before this runs.
+ */
+export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock) {
+  const db = await createPrismaClient(config.database);
+  const uow = createPrismaUnitOfWork(db, config.database);
+  const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
+  const hasher = createSecretHasher(kek);
+  const audit = createAuditService({ clock });
+  const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
+  const methods = createClientAuthMethods({ hasher, clock });
+  const metrics = createMetrics();
+  const tokenEndpoint = createTokenEndpoint({
+    grants: grantHandlers,
+    methods,
+    authenticateClient: createClientAuthenticator({ methods, clients: uow.stores.clients }),
+    issuer: createAccessTokenIssuer({ keys, clock, config }),
+    audit,
+    auditLog: uow.stores.audit,
+    metrics: metrics.tokens,
+  });
+  const schemas = createClientMetadataSchemas({
+    authMethods: methods.map((m) => m.name),
+    grantTypes: grantHandlers.map((g) => g.grantType),
+    maxAccessTokenTtl: config.maxAccessTokenTtl,
+    issuer: config.issuer,
+  });
+  const clients = createClientService({ uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS });
+  const verifyAdminToken = createAdminTokenVerifier({ keys, clients: uow.stores.clients, clock, config });
+  return {
+    config,
+    logger,
+    clock,
+    uow,
+    audit,
+    keys,
+    methods,
+    metrics,
+    tokenEndpoint,
+    clients,
+    verifyAdminToken,
+    authFailures: createAuthFailureLimiter(config.rateLimits.authFailures),
+    signingAlgs: SIGNING_ALGS,
+    close: () => uow.close(),
+  };
+}
+
+export type Container = Awaited<ReturnType<typeof createContainer>>;

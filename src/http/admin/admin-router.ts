@@ -1,0 +1,99 @@
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { AuditRepository } from '../../audit/audit-repository.ts';
+import type { AuditService } from '../../audit/audit-service.ts';
+import type { ClientService } from '../../clients/client-service.ts';
+import type { KeyService } from '../../keys/key-service.ts';
+import { DomainError, Forbidden, Unauthenticated, ValidationFailed } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
+import { requestContext } from '../middleware/request-context.ts';
+import { createAuditRouter } from './audit-routes.ts';
+import { createClientsRouter } from './clients-routes.ts';
+import { createKeysRouter } from './keys-routes.ts';
+import { AdminMethodNotAllowed } from './method-not-allowed.ts';
+import { sendProblem } from './problem-response.ts';
+
+export type AdminRouterDeps = {
+  clients: ClientService;
+  keys: KeyService;
+  auditLog: AuditRepository;
+  audit: AuditService;
+  verify: AdminTokenVerifier;
+  rateLimit: number;
+  logger: Logger;
+};
+
+class RateLimitExceeded extends Error {}
+class UnsupportedMediaType extends Error {}
+
+/** A body must be JSON; requests without a body pass (their handlers validate what is missing). */
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody && !req.is('application/json')) return next(new UnsupportedMediaType('the body must be application/json'));
+  next();
+}
+
+export function createAdminRouter(deps: AdminRouterDeps): Router {
+  const router = Router();
+  router.use(rateLimit({
+    windowMs: 60_000,
+    limit: deps.rateLimit,
+    skip: () => deps.rateLimit === 0,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+    handler: (_req, _res, next) => next(new RateLimitExceeded('too many admin requests')),
+  }));
+  router.use(requireJson, express.json({ limit: '64kb', strict: true }));
+  router.use(createClientsRouter(deps));
+  router.use(createKeysRouter(deps));
+  router.use(createAuditRouter(deps));
+  router.use((req, _res, next) => next(new NotFoundRoute(req.path)));
+
+  // The admin API's one error path: RFC 9457 problems; every 401/403 is audited as admin.denied.
+  router.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof Unauthenticated || error instanceof Forbidden) {
+      try {
+        await deps.audit.record(deps.auditLog, requestContext(req, res), {
+          type: 'admin.denied',
+          outcome: 'failure',
+          reason: error.reason,
+          details: { method: req.method, path: req.baseUrl + req.path },
+        });
+      } catch (auditError) {
+        deps.logger.error({ err: auditError, requestId: res.locals.requestId }, 'admin.denied could not be audited');
+        return sendProblem(res, { kind: 'storage_unavailable', detail: 'the service cannot record this request right now' });
+      }
+      res.setHeader('WWW-Authenticate', error instanceof Forbidden
+        ? `Bearer error="insufficient_scope", scope="${error.requiredScope}"`
+        : 'Bearer error="invalid_token"');
+      return sendProblem(res, { kind: error.kind, detail: error.message });
+    }
+    if (error instanceof ValidationFailed) return sendProblem(res, { kind: error.kind, detail: error.message, invalidParams: error.issues });
+    if (error instanceof DomainError) {
+      if (error.kind === 'storage_unavailable') {
+        deps.logger.error({ err: error.cause ?? error, requestId: res.locals.requestId }, 'storage unavailable');
+        res.setHeader('Retry-After', '5');
+      }
+      return sendProblem(res, { kind: error.kind, detail: error.message });
+    }
+    if (error instanceof NotFoundRoute) return sendProblem(res, { kind: 'not_found', detail: 'no such admin resource' });
+    if (error instanceof AdminMethodNotAllowed) {
+      res.setHeader('Allow', error.allow);
+      return sendProblem(res, { kind: 'method_not_allowed', detail: error.message });
+    }
+    if (error instanceof RateLimitExceeded) {
+      res.setHeader('Retry-After', '60');
+      return sendProblem(res, { kind: 'too_many_requests', detail: error.message });
+    }
+    if (error instanceof UnsupportedMediaType) return sendProblem(res, { kind: 'not_acceptable_media_type', detail: error.message });
+    const type = (error as { type?: unknown } | null)?.type;
+    if (type === 'entity.too.large') return sendProblem(res, { kind: 'validation_failed', detail: 'the request body is too large', invalidParams: [{ name: 'body', reason: 'must be at most 64 KiB' }] });
+    if (typeof type === 'string') return sendProblem(res, { kind: 'bad_request', detail: 'the body is not valid JSON' });
+    throw error;
+  });
+  return router;
+}
+
+class NotFoundRoute extends Error {}

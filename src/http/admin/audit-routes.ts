@@ -1,0 +1,47 @@
+import { Router, type Request } from 'express';
+import { AUDIT_EVENT_TYPES, type AuditEventType, type AuditFilter, type AuditOutcome } from '../../audit/audit-event.ts';
+import type { AuditRepository } from '../../audit/audit-repository.ts';
+import { ValidationFailed, type FieldIssue } from '../../shared/errors.ts';
+import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
+import { methodNotAllowed } from './method-not-allowed.ts';
+import { pageRequest, queryValue } from './pagination.ts';
+import { auditEventRepresentation } from './representations.ts';
+import { requireAdminScope } from './require-admin-scope.ts';
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+function auditFilter(req: Request): AuditFilter {
+  const issues: FieldIssue[] = [];
+  const time = (name: string) => {
+    const text = queryValue(req, name);
+    if (text === undefined) return undefined;
+    const date = ISO_8601.test(text) ? new Date(text) : new Date(Number.NaN);
+    if (Number.isNaN(date.getTime())) issues.push({ name, reason: 'must be an ISO 8601 date or date-time' });
+    return date;
+  };
+  const type = queryValue(req, 'type');
+  if (type !== undefined && !(AUDIT_EVENT_TYPES as readonly string[]).includes(type)) {
+    issues.push({ name: 'type', reason: `must be one of ${AUDIT_EVENT_TYPES.join(', ')}` });
+  }
+  const outcome = queryValue(req, 'outcome');
+  if (outcome !== undefined && outcome !== 'success' && outcome !== 'failure') issues.push({ name: 'outcome', reason: 'must be success or failure' });
+  const clientId = queryValue(req, 'client_id');
+  if (clientId !== undefined && (clientId === '' || clientId.length > 255)) issues.push({ name: 'client_id', reason: 'must be 1-255 characters' });
+  const since = time('since');
+  const until = time('until');
+  if (since && until && since > until) issues.push({ name: 'since', reason: 'must not be after until' });
+  if (issues.length) throw new ValidationFailed(issues);
+  return { clientId, type: type as AuditEventType | undefined, outcome: outcome as AuditOutcome | undefined, since, until };
+}
+
+export function createAuditRouter(deps: { auditLog: AuditRepository; verify: AdminTokenVerifier }): Router {
+  const router = Router();
+  router.route('/audit')
+    .get(requireAdminScope(deps.verify, 'admin:audit'), async (req, res) => {
+      const filter = auditFilter(req);
+      const page = await deps.auditLog.list(filter, pageRequest(req));
+      res.json({ items: page.items.map(auditEventRepresentation), next_cursor: page.nextCursor });
+    })
+    .all(methodNotAllowed('GET'));
+  return router;
+}

@@ -1,0 +1,63 @@
+import { Router, type Request } from 'express';
+import type { ClientService } from '../../clients/client-service.ts';
+import { NotFound } from '../../shared/errors.ts';
+import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
+import { methodNotAllowed } from './method-not-allowed.ts';
+import { pageRequest } from './pagination.ts';
+import { clientRepresentation } from './representations.ts';
+import { adminContext, requireAdminScope } from './require-admin-scope.ts';
+
+/** Longer ids cannot exist (client ids are at most 128 characters); answer 404 without a lookup. */
+function clientIdParam(req: Request): string {
+  const id = req.params.client_id as string;
+  if (id.length > 255) throw new NotFound('no such client');
+  return id;
+}
+
+export function createClientsRouter(deps: { clients: ClientService; verify: AdminTokenVerifier }): Router {
+  const router = Router();
+  const auth = requireAdminScope(deps.verify, 'admin:clients');
+
+  router.route('/clients')
+    .post(auth, async (req, res) => {
+      const { client, secret } = await deps.clients.register(req.body, adminContext(res));
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Location', `${req.baseUrl}/clients/${encodeURIComponent(client.clientId)}`);
+      res.status(201).json({
+        ...clientRepresentation(client),
+        ...(secret !== undefined && { client_secret: secret, client_secret_expires_at: 0 }),
+      });
+    })
+    .get(auth, async (req, res) => {
+      const page = await deps.clients.list(pageRequest(req));
+      res.json({ items: page.items.map(clientRepresentation), next_cursor: page.nextCursor });
+    })
+    .all(methodNotAllowed('GET, POST'));
+
+  router.route('/clients/:client_id')
+    .get(auth, async (req, res) => {
+      res.json(clientRepresentation(await deps.clients.get(clientIdParam(req))));
+    })
+    .patch(auth, async (req, res) => {
+      res.json(clientRepresentation(await deps.clients.update(clientIdParam(req), req.body, adminContext(res))));
+    })
+    .delete(auth, async (req, res) => {
+      await deps.clients.delete(clientIdParam(req), adminContext(res));
+      res.status(204).end();
+    })
+    .all(methodNotAllowed('GET, PATCH, DELETE'));
+
+  router.route('/clients/:client_id/secret')
+    .post(auth, async (req, res) => {
+      const clientId = clientIdParam(req);
+      const rotated = await deps.clients.rotateSecret(clientId, req.body, adminContext(res));
+      res.setHeader('Cache-Control', 'no-store');
+      res.json({
+        client_id: clientId,
+        client_secret: rotated.secret,
+        previous_secret_expires_at: rotated.previousExpiresAt?.toISOString() ?? null,
+      });
+    })
+    .all(methodNotAllowed('POST'));
+  return router;
+}

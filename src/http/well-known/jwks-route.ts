@@ -1,0 +1,37 @@
+import { Router, type Request, type Response } from 'express';
+import type { JwksDocument } from '../../keys/jwks-document.ts';
+
+export type JwksRouteDeps = { jwks: () => JwksDocument; maxAge: number };
+
+/** RFC 9110 §13.1.2: If-None-Match is a list of entity tags, or "*". */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === etag || t === `W/${etag}`;
+  });
+}
+
+/**
+ * The JWKS, built for caches: a body rebuilt only when the key set changes, a strong ETag with
+ * 304 on If-None-Match, and a max-age shorter than the pre-publication lead so a cache always
+ * holds the next key before it signs; stale-while-revalidate and stale-if-error keep verifiers
+ * working through a refetch or an outage of ours.
+ */
+export function createJwksRouter({ jwks, maxAge }: JwksRouteDeps): Router {
+  const router = Router();
+  const cacheControl = `public, max-age=${maxAge}, stale-while-revalidate=${maxAge}, stale-if-error=${maxAge * 4}`;
+  function serve(req: Request, res: Response): void {
+    const doc = jwks();
+    res.setHeader('Cache-Control', cacheControl);
+    res.setHeader('ETag', doc.etag);
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (matchesEtag(req.get('if-none-match'), doc.etag)) {
+      res.status(304).end();
+      return;
+    }
+    res.type('application/jwk-set+json').send(doc.body);
+  }
+  router.get('/.well-known/jwks.json', serve);
+  return router;
+}

@@ -1,0 +1,41 @@
+import { Router } from 'express';
+
+export type ServerMetadataInput = {
+  issuer: string;
+  tokenEndpoint: string;
+  jwksUri: string;
+  grantTypes: readonly string[];
+  authMethods: readonly string[];
+  signingAlgs: readonly string[];
+};
+
+/**
+ * RFC 8414 metadata, derived from the grant and client-auth registries and built once. The same
+ * document answers OIDC discovery, which Istio and openid-client read; it states that no
+ * authorization endpoint or ID tokens exist.
+ */
+export function buildServerMetadata(input: ServerMetadataInput): string {
+  return JSON.stringify({
+    issuer: input.issuer,
+    token_endpoint: input.tokenEndpoint,
+    jwks_uri: input.jwksUri,
+    grant_types_supported: input.grantTypes,
+    token_endpoint_auth_methods_supported: input.authMethods,
+    response_types_supported: [],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: input.signingAlgs,
+    access_token_signing_alg_values_supported: input.signingAlgs,
+  });
+}
+
+export function createMetadataRouter(metadata: string): Router {
+  const router = Router();
+  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+    router.get(path, (_req, res) => {
+      res.setHeader('Cache-Control', 'public, max-age=3600');
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.type('application/json').send(metadata);
+    });
+  }
+  return router;
+}

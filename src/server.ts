@@ -1,0 +1,64 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from './app.ts';
+import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-admin.ts';
+import type { Config } from './config/load-config.ts';
+import { createContainer, type Container } from './container.ts';
+import { applyMigrations } from './persistence/migrations.ts';
+import type { Clock } from './shared/clock.ts';
+import type { Logger } from './shared/logger.ts';
+
+export type RunningService = {
+  container: Container;
+  server: http.Server;
+  url: string;
+  bootstrap: BootstrapResult;
+  /** Stops accepting connections, lets in-flight requests finish (up to the timeout), closes the database. */
+  stop(timeoutMs?: number): Promise<void>;
+};
+
+/** Node's own limits, set so slow or oversized requests cannot hold the server (ASVS 2.4.1). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** migrate → build services → signing key → bootstrap admin → listen. Shared by main.ts and the tests. */
+export async function startService(config: Config, logger: Logger, clock?: Clock): Promise<RunningService> {
+  const applied = await applyMigrations(config.database);
+  if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+  const container = await createContainer(config, logger, clock);
+  try {
+    await container.keys.load();
+    const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
+    const server = http.createServer({
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    }, buildApp(container));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, resolve);
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    return {
+      container,
+      server,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      bootstrap,
+      async stop(timeoutMs = config.shutdownTimeout * 1000) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        await closed;
+        clearTimeout(timer);
+        await container.close();
+      },
+    };
+  } catch (error) {
+    await container.close();
+    throw error;
+  }
+}
