@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import {
   bindMigrationAwareSqlAdapterFactory,
   type SqlDriverAdapter,
@@ -76,10 +77,11 @@ class SharedSqliteConnection implements SqlMigrationAwareDriverAdapterFactory {
   close: () => Promise<void> = async () => {};
 }
 
-function migrationAdapterFactory(target: DatabaseTarget): SqlMigrationAwareDriverAdapterFactory & { close?: () => Promise<void> } {
-  return target.provider === 'sqlite'
-    ? new SharedSqliteConnection(target.file)
-    : new PrismaPg({ connectionString: target.url, max: 2 });
+function migrationAdapterFactory(target: DatabaseTarget): SqlMigrationAwareDriverAdapterFactory & { close(): Promise<void> } {
+  if (target.provider === 'sqlite') return new SharedSqliteConnection(target.file);
+  // Our own pool, so closing the engine ends its connections instead of leaving them idle.
+  const pool = new pg.Pool({ connectionString: target.url, max: 2, allowExitOnIdle: true });
+  return Object.assign(new PrismaPg(pool), { close: () => pool.end() });
 }
 
 export type OpenSchemaEngine = { engine: SchemaEngine; close(): Promise<void> };
@@ -96,7 +98,7 @@ export async function openSchemaEngine(target: DatabaseTarget, datamodel: string
     engine,
     async close() {
       engine.free();
-      await factory.close?.();
+      await factory.close();
     },
   };
 }
