@@ -4,6 +4,8 @@ import type { AuditFilter, AuditRecord, StoredAuditEvent } from './audit-event.t
 export interface AuditRepository {
   /** Stores the record durably before resolving; throws StorageUnavailable when it cannot. */
   append(record: AuditRecord): Promise<void>;
+  /** Stores several records in one statement: all or none. */
+  appendMany(records: AuditRecord[]): Promise<void>;
   /** Newest first. Throws ValidationFailed for a cursor it did not issue. */
   list(filter: AuditFilter, page: PageRequest): Promise<Page<StoredAuditEvent>>;
 }

@@ -1,4 +1,4 @@
-import type { AuditEventType, AuditOutcome, StoredAuditEvent } from '../audit/audit-event.ts';
+import type { AuditEventType, AuditOutcome, AuditRecord, StoredAuditEvent } from '../audit/audit-event.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import { ValidationFailed } from '../shared/errors.ts';
 import { timeOrderedId } from '../shared/ids.ts';
@@ -31,29 +31,35 @@ function decodeCursor(cursor: string): string {
   return cursor;
 }
 
+function toRow(record: AuditRecord) {
+  return {
+    id: timeOrderedId(record.time.getTime()),
+    time: record.time,
+    type: record.type,
+    outcome: record.outcome,
+    reason: record.reason ?? null,
+    clientId: record.clientId ?? null,
+    authMethod: record.authMethod ?? null,
+    audience: record.audience ? JSON.stringify(record.audience) : null,
+    scope: record.scope ?? null,
+    jti: record.jti ?? null,
+    kid: record.kid ?? null,
+    sourceAddress: record.sourceAddress ?? null,
+    requestId: record.requestId ?? null,
+    details: record.details ? JSON.stringify(record.details) : null,
+  };
+}
+
 export function createPrismaAuditRepository(db: DbTransaction): AuditRepository {
   return {
     append: (record) =>
       translateErrors(async () => {
-        await db.auditEvent.create({
-          data: {
-            id: timeOrderedId(record.time.getTime()),
-            time: record.time,
-            type: record.type,
-            outcome: record.outcome,
-            reason: record.reason ?? null,
-            clientId: record.clientId ?? null,
-            authMethod: record.authMethod ?? null,
-            audience: record.audience ? JSON.stringify(record.audience) : null,
-            scope: record.scope ?? null,
-            jti: record.jti ?? null,
-            kid: record.kid ?? null,
-            sourceAddress: record.sourceAddress ?? null,
-            requestId: record.requestId ?? null,
-            details: record.details ? JSON.stringify(record.details) : null,
-          },
-          select: { id: true },
-        });
+        await db.auditEvent.create({ data: toRow(record), select: { id: true } });
+      }),
+
+    appendMany: (records) =>
+      translateErrors(async () => {
+        await db.auditEvent.createMany({ data: records.map(toRow) });
       }),
 
     list: (filter, { limit, cursor }) =>

@@ -1,3 +1,4 @@
+import { withGroupCommit } from '../audit/group-commit.ts';
 import type { Stores, UnitOfWork } from '../shared/unit-of-work.ts';
 import type { DatabaseTarget } from './database-target.ts';
 import { createPrismaAuditRepository } from './prisma-audit-repository.ts';
@@ -23,7 +24,7 @@ export function createPrismaUnitOfWork(db: Db, target: DatabaseTarget): UnitOfWo
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
-      audit: gated(plain.audit, gate),
+      audit: withGroupCommit(gated(plain.audit, gate)),
     },
     transaction: (work) =>
       gate.run(() => translateErrors(() => db.$transaction((tx) => work(storesOn(tx)), { timeout: 10_000, maxWait: 5_000 }))),
