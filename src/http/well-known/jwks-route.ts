@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { JwksDocument } from '../../keys/jwks-document.ts';
+import { methodNotAllowedJson } from '../middleware/method-not-allowed-json.ts';
 
 export type JwksRouteDeps = { jwks: () => JwksDocument; maxAge: number };
 
@@ -33,5 +34,6 @@ export function createJwksRouter({ jwks, maxAge }: JwksRouteDeps): Router {
     res.type('application/jwk-set+json').send(doc.body);
   }
   router.get('/.well-known/jwks.json', serve);
+  router.all('/.well-known/jwks.json', methodNotAllowedJson('GET, HEAD'));
   return router;
 }

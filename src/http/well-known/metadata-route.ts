@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { methodNotAllowedJson } from '../middleware/method-not-allowed-json.ts';
 
 export type ServerMetadataInput = {
   issuer: string;
@@ -36,6 +37,7 @@ export function createMetadataRouter(metadata: string): Router {
       res.setHeader('Access-Control-Allow-Origin', '*');
       res.type('application/json').send(metadata);
     });
+    router.all(path, methodNotAllowedJson('GET, HEAD'));
   }
   return router;
 }
