@@ -12,6 +12,9 @@ export type AuthenticationAttempt = { clientId?: string; method?: string };
 
 const MAX_CLIENT_ID_LENGTH = 255;
 
+/** RFC 7521 §4.2 client-assertion parameters: a mechanism of their own whether or not a method here verifies them. */
+const ASSERTION_PARAMS = ['client_assertion', 'client_assertion_type'] as const;
+
 /**
  * node-oidc-provider's client_auth.js with the switch replaced by the method registry:
  * exactly one mechanism (RFC 6749 §2.3), one client id, a live client, its registered method.
@@ -22,7 +25,10 @@ export function createClientAuthenticator(deps: { methods: readonly ClientAuthMe
       throw new InvalidRequest('the Authorization header must use the Basic scheme at the token endpoint', { reason: 'malformed_credentials' });
     }
     const presented = deps.methods.filter((m) => m.presentedBy(req));
-    if (presented.length > 1) {
+    // RFC 6749 §2.3: "MUST NOT use more than one authentication method in each request", so an
+    // assertion next to a secret is refused even while no registered method consumes assertions.
+    const unhandledAssertion = ASSERTION_PARAMS.some((p) => req.params.has(p) && !deps.methods.some((m) => m.params.has(p)));
+    if (presented.length + (unhandledAssertion ? 1 : 0) > 1) {
       throw new InvalidRequest('use exactly one client authentication method per request', { reason: 'multiple_auth_methods' });
     }
     const method = presented[0];
