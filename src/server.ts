@@ -22,6 +22,8 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const MAX_HEADER_BYTES = 16 * 1024;
+/** How often Node enforces the two timeouts above; its 30 s default let a slow-header client hold a connection for 40 s, not 10. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /** migrate → build services → signing key → bootstrap admin → listen. Shared by main.ts and the tests. */
 export async function startService(config: Config, logger: Logger, clock?: Clock): Promise<RunningService> {
@@ -36,6 +38,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       requestTimeout: REQUEST_TIMEOUT_MS,
       maxHeaderSize: MAX_HEADER_BYTES,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     }, buildApp(container));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -26,7 +26,9 @@ function auditFilter(req: Request): AuditFilter {
   const outcome = queryValue(req, 'outcome');
   if (outcome !== undefined && outcome !== 'success' && outcome !== 'failure') issues.push({ name: 'outcome', reason: 'must be success or failure' });
   const clientId = queryValue(req, 'client_id');
-  if (clientId !== undefined && (clientId === '' || clientId.length > 255)) issues.push({ name: 'client_id', reason: 'must be 1-255 characters' });
+  if (clientId !== undefined && (clientId === '' || clientId.length > 255 || clientId.includes('\u0000'))) {
+    issues.push({ name: 'client_id', reason: 'must be 1-255 characters, without NUL' });
+  }
   const since = time('since');
   const until = time('until');
   if (since && until && since > until) issues.push({ name: 'since', reason: 'must not be after until' });

@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { CLIENT_ID_PATTERN } from '../../clients/client-metadata-schema.ts';
 import type { ClientService } from '../../clients/client-service.ts';
 import { NotFound } from '../../shared/errors.ts';
 import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
@@ -7,10 +8,10 @@ import { pageRequest } from './pagination.ts';
 import { clientRepresentation } from './representations.ts';
 import { adminContext, requireAdminScope } from './require-admin-scope.ts';
 
-/** Longer ids cannot exist (client ids are at most 128 characters); answer 404 without a lookup. */
+/** An id no client can have (wrong characters, too long, a NUL PostgreSQL cannot even compare) is a 404 without a lookup. */
 function clientIdParam(req: Request): string {
   const id = req.params.client_id as string;
-  if (id.length > 255) throw new NotFound('no such client');
+  if (!CLIENT_ID_PATTERN.test(id)) throw new NotFound('no such client');
   return id;
 }
 

@@ -1,8 +1,11 @@
 import type { Request } from 'express';
 import { InvalidRequest } from '../../oauth/errors.ts';
+import { grantHandlers } from '../../oauth/grants/index.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MAX_PARAMETERS = 100;
+/** Only these may repeat (contract §2, RFC 8707 §2), so only these may be JSON arrays. */
+const REPEATABLE = new Set(grantHandlers.flatMap((g) => [...g.repeatable]));
 
 function malformed(description: string, reason: 'malformed_request' | 'unsupported_content_type' = 'malformed_request') {
   return new InvalidRequest(description, { reason });
@@ -31,7 +34,7 @@ function parseForm(text: string): Map<string, string[]> {
   return params;
 }
 
-/** The contract's JSON alternative: an object whose values are strings (or arrays of them, for repeats). */
+/** The contract's JSON alternative: an object whose values are strings (or arrays of them, for repeatable parameters). */
 function parseJson(text: string): Map<string, string[]> {
   let body: unknown;
   try {
@@ -44,6 +47,8 @@ function parseJson(text: string): Map<string, string[]> {
   if (entries.length > MAX_PARAMETERS) throw malformed('too many parameters');
   const params = new Map<string, string[]>();
   for (const [name, value] of entries) {
+    // RFC 6749 §3.2: only repeatable parameters may be lists; an array for any other, even of one element, is refused like a repeat.
+    if (Array.isArray(value) && !REPEATABLE.has(name)) throw malformed(`parameter ${name.slice(0, 40)} must be a single string`);
     const values = Array.isArray(value) ? value : [value];
     if (values.length === 0 || values.some((v) => typeof v !== 'string')) {
       throw malformed(`parameter ${name.slice(0, 40)} must be a string`);

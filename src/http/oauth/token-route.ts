@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { parseBasicCredentials, isBasicAuthorization } from '../../oauth/client-auth/client-secret-basic.ts';
-import type { AuthenticationAttempt } from '../../oauth/client-auth/authenticate-client.ts';
+import { NUL_CHARACTER, type AuthenticationAttempt } from '../../oauth/client-auth/authenticate-client.ts';
 import { InvalidRequest, MethodNotAllowed, OAuthError, RateLimited, RequestTooLarge } from '../../oauth/errors.ts';
 import type { TokenEndpoint } from '../../oauth/token-endpoint.ts';
 import type { TokenRequest } from '../../oauth/token-request.ts';
@@ -21,8 +21,16 @@ export type TokenRouteDeps = {
 const BODY_LIMIT = '64kb';
 const WINDOW_MS = 60_000;
 
-/** The client id a request names, cheaply and without validating it: for rate-limit keys only. */
+/**
+ * The client id a request names, cheaply and without validating it: for rate-limit keys and the
+ * audit of early refusals. An id with a NUL names no client and could not be audited.
+ */
 function claimedClientId(req: Request, tokenRequest: TokenRequest | undefined): string | undefined {
+  const id = namedClientId(req, tokenRequest);
+  return id === undefined || NUL_CHARACTER.test(id) ? undefined : id;
+}
+
+function namedClientId(req: Request, tokenRequest: TokenRequest | undefined): string | undefined {
   const auth = req.get('authorization');
   if (isBasicAuthorization(auth)) {
     try {

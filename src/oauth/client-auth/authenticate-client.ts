@@ -11,6 +11,11 @@ export type AuthenticatedClient = { client: Client; method: string };
 export type AuthenticationAttempt = { clientId?: string; method?: string };
 
 const MAX_CLIENT_ID_LENGTH = 255;
+/**
+ * PostgreSQL text cannot hold a NUL, so an id with one could be neither looked up nor audited
+ * (the refusal would turn into a 503); no registered id holds one, so it is refused up front.
+ */
+export const NUL_CHARACTER = /\u0000/;
 
 /** RFC 7521 §4.2 client-assertion parameters: a mechanism of their own whether or not a method here verifies them. */
 const ASSERTION_PARAMS = ['client_assertion', 'client_assertion_type'] as const;
@@ -43,6 +48,7 @@ export function createClientAuthenticator(deps: { methods: readonly ClientAuthMe
     const clientId = claimed ?? bodyClientId;
     if (!clientId) throw new InvalidRequest('client_id is required', { reason: 'no_client_authentication' });
     if (clientId.length > MAX_CLIENT_ID_LENGTH) throw new InvalidRequest('client_id is too long', { reason: 'malformed_request' });
+    if (NUL_CHARACTER.test(clientId)) throw new InvalidRequest('client_id must not contain NUL', { reason: 'malformed_request' });
     attempt.clientId = clientId;
 
     const record = await deps.clients.findForAuthentication(clientId);
