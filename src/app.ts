@@ -51,7 +51,7 @@ export function buildApp(c: Container) {
     limits: c.config.rateLimits,
     realm: c.config.issuer,
   }));
-  app.use(createJwksRouter({ jwks: () => c.keys.jwks(), maxAge: c.config.jwksMaxAge }));
+  app.use(createJwksRouter({ jwks: () => c.keys.jwks(), maxAge: c.config.jwksMaxAge, now: () => c.clock.now() }));
   app.use(createMetadataRouter(buildServerMetadata({
     issuer: c.config.issuer,
     tokenEndpoint: c.config.tokenEndpoint,

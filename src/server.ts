@@ -4,6 +4,7 @@ import { buildApp } from './app.ts';
 import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-admin.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container } from './container.ts';
+import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
@@ -44,6 +45,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);
     });
+    const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     return {
@@ -52,6 +54,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
       bootstrap,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
+        await scheduler.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);

@@ -38,6 +38,8 @@ export const configSchema = z.object({
   KEY_ROTATION_INTERVAL: duration.pipe(z.number().min(60)).default(30 * 86400).describe('automatic key rotation period'),
   KEY_PREPUBLISH: duration.pipe(z.number().min(1)).default(86400).describe('how long a next key is published before it signs'),
   JWKS_MAX_AGE: duration.pipe(z.number().min(1)).default(900).describe('JWKS Cache-Control max-age; below KEY_PREPUBLISH'),
+  KEY_SYNC_INTERVAL: duration.pipe(z.number().min(1)).default(5)
+    .describe('how often each instance reloads the key set and checks the rotation schedule; bounds how long a key change takes to reach every instance'),
   TRUSTED_PROXIES: z.string().optional()
     .describe('comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed'),
   RATE_LIMIT_TOKEN_PER_CLIENT: count.default(6000).describe('token requests per client id per minute; 0 = off'),

@@ -25,6 +25,7 @@ export type Config = Readonly<{
   keyRotationInterval: number;
   keyPrepublish: number;
   jwksMaxAge: number;
+  keySyncInterval: number;
   trustedProxies: readonly string[];
   rateLimits: Readonly<{ tokenPerClient: number; tokenPerAddress: number; authFailures: number; admin: number }>;
   bootstrapAdmin: Readonly<{ clientId: string; secret: string | undefined }>;
@@ -77,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (v.ACCESS_TOKEN_TTL > v.MAX_ACCESS_TOKEN_TTL) fail('ACCESS_TOKEN_TTL', `must not exceed MAX_ACCESS_TOKEN_TTL (${v.MAX_ACCESS_TOKEN_TTL}s)`);
   if (v.KEY_PREPUBLISH >= v.KEY_ROTATION_INTERVAL) fail('KEY_PREPUBLISH', 'must be shorter than KEY_ROTATION_INTERVAL');
   if (v.JWKS_MAX_AGE >= v.KEY_PREPUBLISH) fail('JWKS_MAX_AGE', 'must be shorter than KEY_PREPUBLISH, so caches see a new key before it signs');
+  if (v.KEY_SYNC_INTERVAL * 2 > v.KEY_PREPUBLISH) fail('KEY_SYNC_INTERVAL', 'must be at most half of KEY_PREPUBLISH, so every instance has the next key well before it signs');
   if (production && !v.KEY_ENCRYPTION_KEY) fail('KEY_ENCRYPTION_KEY', 'required when NODE_ENV=production');
 
   const databaseUrl = v.DATABASE_URL ?? DEFAULT_DATABASE_URL;
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     keyRotationInterval: v.KEY_ROTATION_INTERVAL,
     keyPrepublish: v.KEY_PREPUBLISH,
     jwksMaxAge: v.JWKS_MAX_AGE,
+    keySyncInterval: v.KEY_SYNC_INTERVAL,
     trustedProxies: Object.freeze(parseTrustedProxies(v.TRUSTED_PROXIES)),
     rateLimits: Object.freeze({
       tokenPerClient: v.RATE_LIMIT_TOKEN_PER_CLIENT,

@@ -1,20 +1,30 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
-import type { AuditService } from '../audit/audit-service.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
+import type { AuditService } from '../audit/audit-service.ts';
 import type { SigningAlg } from '../config/config-schema.ts';
 import type { Clock } from '../shared/clock.ts';
-import { Conflict } from '../shared/errors.ts';
+import { Conflict, NotFound } from '../shared/errors.ts';
 import { randomToken } from '../shared/ids.ts';
-import type { UnitOfWork } from '../shared/unit-of-work.ts';
+import type { Stores, UnitOfWork } from '../shared/unit-of-work.ts';
 import { buildJwksDocument, publicOnly, type JwksDocument } from './jwks-document.ts';
 import type { KeySealer } from './key-encryption.ts';
-import { keyInfo, PUBLISHED_STATES, type SigningKeyInfo, type SigningKeyRecord } from './signing-key.ts';
+import {
+  findState,
+  isPublished,
+  MAX_PUBLISHED_KEYS,
+  nextKeySignableAt,
+  retirementExpiry,
+  scheduledRotationDue,
+  type LifecycleConfig,
+} from './key-lifecycle.ts';
+import { keyInfo, type SigningKeyInfo, type SigningKeyRecord } from './signing-key.ts';
 
 export type ActiveSigningKey = { kid: string; alg: SigningAlg; privateKey: KeyObject };
 
 /** The in-memory view of the key set, swapped whole when the set changes. */
 type KeySet = {
+  fingerprint: string;
   active: ActiveSigningKey | undefined;
   jwks: JwksDocument;
   verificationKeys: ReadonlyMap<string, { alg: SigningAlg; key: KeyObject }>;
@@ -26,27 +36,26 @@ export type KeyServiceDeps = {
   sealer: KeySealer;
   audit: AuditService;
   clock: Clock;
-  config: { signingAlg: SigningAlg };
+  config: LifecycleConfig & { signingAlg: SigningAlg; jwksMaxAge: number };
 };
 
-const SYSTEM_CONTEXT: RequestContext = { requestId: 'startup', sourceAddress: undefined };
+export const SYSTEM_CONTEXT: RequestContext = { requestId: 'key-lifecycle', sourceAddress: undefined };
 
 /** A kid that is never reused: creation date for operators, 96 random bits for uniqueness. */
 function newKid(now: Date): string {
   return `${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomToken(12)}`;
 }
 
-async function generateSigningKey(alg: SigningAlg, sealer: KeySealer, now: Date, state: SigningKeyRecord['state']): Promise<SigningKeyRecord> {
+async function generateSigningKey(alg: SigningAlg, sealer: KeySealer, now: Date, state: 'next' | 'active'): Promise<SigningKeyRecord> {
   const kid = newKid(now);
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' && { crv: 'Ed25519' }) });
   const publicJwk = { ...publicOnly(await exportJWK(publicKey)), kid, use: 'sig', alg };
-  const privateJwk = await exportJWK(privateKey);
   return {
     kid,
     alg,
     state,
     publicJwk,
-    encryptedPrivateJwk: sealer.seal(JSON.stringify(privateJwk), kid),
+    encryptedPrivateJwk: sealer.seal(JSON.stringify(await exportJWK(privateKey)), kid),
     createdAt: now,
     activatedAt: state === 'active' ? now : null,
     retiredAt: null,
@@ -55,25 +64,53 @@ async function generateSigningKey(alg: SigningAlg, sealer: KeySealer, now: Date,
   };
 }
 
+/** A concurrent rotation or revocation changed the key set first; nothing of ours was written. */
+export class KeySetChanged extends Conflict {}
+
+/** The lifecycle rules forbid this change now (next key too young, too many keys published). */
+export class KeyChangeRefused extends Conflict {}
+
+/**
+ * Owns the signing keys: creation, scheduled and manual rotation, revocation, and the in-memory
+ * key set every request reads (active private key, JWKS body, verification keys). Every change is
+ * one database transaction with its audit events, guarded by the one-active/one-next constraints,
+ * so concurrent instances produce exactly one outcome and a crash leaves the previous state.
+ */
 export function createKeyService(deps: KeyServiceDeps) {
   const { uow, sealer, audit, clock, config } = deps;
   let current: KeySet | undefined;
 
-  function buildKeySet(records: SigningKeyRecord[]): KeySet {
-    const activeRecord = records.find((r) => r.state === 'active');
-    const verificationKeys = new Map(
-      records.filter((r) => PUBLISHED_STATES.has(r.state)).map((r) => [r.kid, { alg: r.alg, key: createPublicKey({ key: r.publicJwk as never, format: 'jwk' }) }]),
-    );
-    const active = activeRecord && {
-      kid: activeRecord.kid,
-      alg: activeRecord.alg,
-      privateKey: createPrivateKey({ key: JSON.parse(sealer.open(activeRecord.encryptedPrivateJwk, activeRecord.kid)), format: 'jwk' }),
-    };
-    return { active, jwks: buildJwksDocument(records), verificationKeys, records };
+  function fingerprintOf(records: readonly SigningKeyRecord[], now: Date): string {
+    return records.map((r) => `${r.kid}:${r.state}:${isPublished(r, now) ? 1 : 0}`).join(',');
   }
 
+  function buildKeySet(records: SigningKeyRecord[], now: Date): KeySet {
+    const published = records.filter((r) => isPublished(r, now)).slice(-MAX_PUBLISHED_KEYS);
+    const activeRecord = findState(records, 'active');
+    const lastRevocation = Math.max(0, ...records.map((r) => r.revokedAt?.getTime() ?? 0));
+    const shortCacheUntil = lastRevocation ? new Date(lastRevocation + config.jwksMaxAge * 1000) : undefined;
+    return {
+      fingerprint: fingerprintOf(records, now),
+      active: activeRecord && {
+        kid: activeRecord.kid,
+        alg: activeRecord.alg,
+        privateKey: createPrivateKey({ key: JSON.parse(sealer.open(activeRecord.encryptedPrivateJwk, activeRecord.kid)), format: 'jwk' }),
+      },
+      jwks: buildJwksDocument(published, shortCacheUntil && shortCacheUntil > now ? shortCacheUntil : undefined),
+      verificationKeys: new Map(published.map((r) => [r.kid, { alg: r.alg, key: createPublicKey({ key: r.publicJwk as never, format: 'jwk' }) }])),
+      records,
+    };
+  }
+
+  /**
+   * Re-reads the key set; rebuilds the in-memory view only when something changed, including a
+   * retired key reaching its expiry (the fingerprint records what is published now).
+   */
   async function reload(): Promise<void> {
-    current = buildKeySet(await uow.stores.keys.listAll());
+    const now = clock.now();
+    const records = await uow.stores.keys.listAll();
+    if (current && current.fingerprint === fingerprintOf(records, now)) return;
+    current = buildKeySet(records, now);
   }
 
   function keySet(): KeySet {
@@ -81,29 +118,142 @@ export function createKeyService(deps: KeyServiceDeps) {
     return current;
   }
 
+  async function recordKeyEvent(stores: Stores, ctx: RequestContext, type: 'key.created' | 'key.activated' | 'key.retired' | 'key.revoked', key: SigningKeyRecord, details: Record<string, unknown> = {}) {
+    await audit.record(stores.audit, ctx, { type, outcome: 'success', kid: key.kid, details: { alg: key.alg, ...details } });
+  }
+
+  async function createKey(stores: Stores, ctx: RequestContext, state: 'next' | 'active', now: Date): Promise<SigningKeyRecord> {
+    const key = await generateSigningKey(config.signingAlg, sealer, now, state);
+    await stores.keys.insert(key);
+    await recordKeyEvent(stores, ctx, 'key.created', key, { state });
+    if (state === 'active') await recordKeyEvent(stores, ctx, 'key.activated', key);
+    return key;
+  }
+
+  /** Runs a key-set change; a lost race (Conflict from a guard or a slot) is reported as KeySetChanged. */
+  async function change<T>(work: (stores: Stores, keys: SigningKeyRecord[], now: Date) => Promise<T>): Promise<T> {
+    try {
+      return await uow.transaction(async (stores) => work(stores, await stores.keys.listAll(), clock.now()));
+    } catch (error) {
+      if (error instanceof Conflict && !(error instanceof KeySetChanged) && !(error instanceof KeyChangeRefused)) throw new KeySetChanged('the key set changed concurrently; nothing was changed', { cause: error });
+      throw error;
+    } finally {
+      await reload().catch(() => undefined);
+    }
+  }
+
+  async function transitionOrFail(stores: Stores, ...args: Parameters<Stores['keys']['transition']>): Promise<void> {
+    if (!(await stores.keys.transition(...args))) throw new KeySetChanged('the key set changed concurrently; nothing was changed');
+  }
+
+  /** Promotes next → active, retires the active key, pre-publishes a new next key. */
+  async function promoteNext(stores: Stores, ctx: RequestContext, keys: SigningKeyRecord[], now: Date, retiring: SigningKeyRecord | undefined) {
+    const next = findState(keys, 'next');
+    if (!next) throw new KeySetChanged('there is no next key to promote');
+    if (keys.filter((k) => isPublished(k, now)).length >= MAX_PUBLISHED_KEYS) {
+      throw new KeyChangeRefused(`${MAX_PUBLISHED_KEYS} keys are published already; wait until retired keys expire`);
+    }
+    if (retiring) {
+      await transitionOrFail(stores, retiring.kid, 'active', 'retired', { retiredAt: now, expiresAt: retirementExpiry(now, config), wipePrivateKey: true });
+      await recordKeyEvent(stores, ctx, 'key.retired', retiring, { expires_at: retirementExpiry(now, config).toISOString() });
+    }
+    await transitionOrFail(stores, next.kid, 'next', 'active', { activatedAt: now });
+    await recordKeyEvent(stores, ctx, 'key.activated', next);
+    await createKey(stores, ctx, 'next', now);
+  }
+
+  /**
+   * Brings the stored set to its invariant: one active key and one next key of SIGNING_ALG.
+   * A next key of another algorithm (SIGNING_ALG changed) is withdrawn unused and replaced, so the
+   * change takes effect at the rotation after the new key's pre-publication.
+   */
+  async function ensureKeySet(ctx: RequestContext): Promise<void> {
+    const keys = current?.records ?? [];
+    const next = findState(keys, 'next');
+    if (findState(keys, 'active') && next && next.alg === config.signingAlg) return;
+    await change(async (stores, fresh, now) => {
+      let nextKey = findState(fresh, 'next');
+      if (nextKey && nextKey.alg !== config.signingAlg) {
+        await transitionOrFail(stores, nextKey.kid, 'next', 'retired', { retiredAt: now, expiresAt: now, wipePrivateKey: true });
+        await recordKeyEvent(stores, ctx, 'key.retired', nextKey, { reason: 'signing_alg_changed' });
+        nextKey = undefined;
+      }
+      if (!findState(fresh, 'active')) {
+        // promoteNext also pre-publishes the next key's successor.
+        if (nextKey) return promoteNext(stores, ctx, fresh, now, undefined);
+        await createKey(stores, ctx, 'active', now);
+      }
+      if (!nextKey) await createKey(stores, ctx, 'next', now);
+    }).catch((error: unknown) => {
+      // Another instance repaired the set at the same moment; its result has been loaded.
+      if (!(error instanceof KeySetChanged)) throw error;
+    });
+  }
+
   return {
-    /**
-     * Loads the key set and, on an empty database, creates the first active key. Several instances
-     * starting at once race on the database's one-active-key constraint; the losers adopt the winner's key.
-     */
+    /** Loads the key set and repairs it (first start, a crash, a changed SIGNING_ALG). */
     async load(): Promise<void> {
       await reload();
-      if (keySet().active) return;
-      const key = await generateSigningKey(config.signingAlg, sealer, clock.now(), 'active');
-      try {
-        await uow.transaction(async (stores) => {
-          await stores.keys.insert(key);
-          const entry = { outcome: 'success', kid: key.kid, details: { alg: key.alg } } as const;
-          await audit.record(stores.audit, SYSTEM_CONTEXT, { ...entry, type: 'key.created' });
-          await audit.record(stores.audit, SYSTEM_CONTEXT, { ...entry, type: 'key.activated' });
-        });
-      } catch (error) {
-        if (!(error instanceof Conflict)) throw error;
-      }
-      await reload();
+      await ensureKeySet(SYSTEM_CONTEXT);
+      if (!current?.active) throw new Error('no active signing key after start-up');
     },
 
-    /** The key that signs now; undefined only before load() has found or made one. */
+    /**
+     * One scheduler tick: picks up changes other instances made, rotates when the schedule says
+     * so (exactly one instance wins), and refreshes the JWKS when a retired key expires.
+     */
+    async tick(): Promise<'rotated' | 'unchanged'> {
+      await reload();
+      await ensureKeySet(SYSTEM_CONTEXT);
+      if (!scheduledRotationDue(keySet().records, clock.now(), config)) return 'unchanged';
+      try {
+        await change(async (stores, keys, now) => {
+          if (!scheduledRotationDue(keys, now, config)) throw new KeySetChanged('already rotated');
+          await promoteNext(stores, SYSTEM_CONTEXT, keys, now, findState(keys, 'active'));
+        });
+        return 'rotated';
+      } catch (error) {
+        if (error instanceof KeySetChanged) return 'unchanged';
+        throw error;
+      }
+    },
+
+    /**
+     * Manual rotation (POST /admin/keys/rotate): only once the next key has been published for
+     * KEY_PREPUBLISH, so no verifier can meet its kid before it could have fetched it. For a
+     * compromised key, revoke() is the emergency path.
+     */
+    async rotate(ctx: RequestContext): Promise<SigningKeyInfo[]> {
+      await change(async (stores, keys, now) => {
+        const next = findState(keys, 'next');
+        if (next && nextKeySignableAt(next, config) > now) {
+          throw new KeyChangeRefused(`the next key ${next.kid} may sign from ${nextKeySignableAt(next, config).toISOString()} (KEY_PREPUBLISH after its publication); revoke the active key for an emergency rotation`);
+        }
+        await promoteNext(stores, ctx, keys, now, findState(keys, 'active'));
+      });
+      return keySet().records.map(keyInfo);
+    },
+
+    /**
+     * Emergency revocation: the key leaves the JWKS and stops signing at once; if it was active
+     * the pre-published next key takes over, and a new next key is created.
+     */
+    async revoke(kid: string, ctx: RequestContext): Promise<SigningKeyInfo> {
+      await change(async (stores, keys, now) => {
+        const key = keys.find((k) => k.kid === kid);
+        if (!key) throw new NotFound(`no signing key ${JSON.stringify(kid)}`);
+        if (key.state === 'revoked') return;
+        await transitionOrFail(stores, key.kid, key.state, 'revoked', { revokedAt: now, wipePrivateKey: true });
+        await recordKeyEvent(stores, ctx, 'key.revoked', key, { previous_state: key.state });
+        if (key.state === 'active') await promoteNext(stores, ctx, keys, now, undefined);
+        else if (key.state === 'next') await createKey(stores, ctx, 'next', now);
+      });
+      const revoked = keySet().records.find((k) => k.kid === kid);
+      if (!revoked) throw new NotFound(`no signing key ${JSON.stringify(kid)}`);
+      return keyInfo(revoked);
+    },
+
+    /** The key that signs now; undefined only before load(). */
     activeSigningKey: (): ActiveSigningKey | undefined => current?.active,
 
     jwks: (): JwksDocument => keySet().jwks,

@@ -5,8 +5,13 @@ import type { SigningKey as KeyRow } from '../generated/prisma/postgresql/client
 import type { DbTransaction } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 
-/** The one active key holds slot 1; the unique index on activeSlot refuses a second (see schema.prisma). */
-const ACTIVE_SLOT = 1;
+/**
+ * The one active key holds activeSlot 1 and the one next key nextSlot 1; the unique indexes on
+ * both refuse a second (see schema.prisma).
+ */
+function slots(state: KeyState) {
+  return { activeSlot: state === 'active' ? 1 : null, nextSlot: state === 'next' ? 1 : null };
+}
 
 function toRecord(row: KeyRow): SigningKeyRecord {
   return {
@@ -34,7 +39,7 @@ export function createPrismaKeyRepository(db: DbTransaction): KeyRepository {
             kid: key.kid,
             alg: key.alg,
             state: key.state,
-            activeSlot: key.state === 'active' ? ACTIVE_SLOT : null,
+            ...slots(key.state),
             publicJwk: JSON.stringify(key.publicJwk),
             encryptedPrivateJwk: key.encryptedPrivateJwk,
             createdAt: key.createdAt,
@@ -44,6 +49,16 @@ export function createPrismaKeyRepository(db: DbTransaction): KeyRepository {
             revokedAt: key.revokedAt,
           },
         });
+      }),
+
+    transition: (kid, from, to, changes) =>
+      translateErrors(async () => {
+        const { wipePrivateKey, ...times } = changes;
+        const result = await db.signingKey.updateMany({
+          where: { kid, state: from },
+          data: { state: to, ...slots(to), ...times, ...(wipePrivateKey && { encryptedPrivateJwk: '' }) },
+        });
+        return result.count === 1;
       }),
   };
 }

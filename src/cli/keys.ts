@@ -1,0 +1,51 @@
+// Signing-key administration straight on the database, for an operator without an admin token
+// (disaster recovery): `npm run keys -- list | rotate | revoke <kid>`, or in the container image
+// `node dist/cli/keys.js …`. It reads the same environment as the service and audits every change.
+import { userInfo } from 'node:os';
+import { ConfigError, loadConfig } from '../config/load-config.ts';
+import { createContainer } from '../container.ts';
+import { keyInfo } from '../keys/signing-key.ts';
+import { applyMigrations } from '../persistence/migrations.ts';
+import { DomainError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+
+const USAGE = 'usage: keys list | keys rotate | keys revoke <kid>';
+
+function printKeys(items: ReturnType<typeof keyInfo>[]): void {
+  for (const k of items) {
+    const times = [`created ${k.createdAt.toISOString()}`, k.activatedAt && `activated ${k.activatedAt.toISOString()}`,
+      k.retiredAt && `retired ${k.retiredAt.toISOString()}`, k.expiresAt && `expires ${k.expiresAt.toISOString()}`,
+      k.revokedAt && `revoked ${k.revokedAt.toISOString()}`].filter(Boolean).join(', ');
+    process.stdout.write(`${k.kid}  ${k.alg.padEnd(5)}  ${k.state.padEnd(7)}  ${times}\n`);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [command, kid] = argv;
+  if (!command || !['list', 'rotate', 'revoke'].includes(command) || (command === 'revoke') !== (kid !== undefined)) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const config = loadConfig();
+  await applyMigrations(config.database);
+  const container = await createContainer(config, createLogger('warn'));
+  const ctx = { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor: `cli:${userInfo().username}` };
+  try {
+    await container.keys.load();
+    if (command === 'rotate') await container.keys.rotate(ctx);
+    if (command === 'revoke') await container.keys.revoke(kid!, ctx);
+    printKeys(container.keys.list());
+    return 0;
+  } finally {
+    await container.close();
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const known = error instanceof ConfigError || error instanceof DomainError;
+    process.stderr.write(`keys: ${known ? (error as Error).message : String(error)}\n`);
+    process.exit(1);
+  },
+);
