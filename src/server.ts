@@ -40,7 +40,18 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       maxHeaderSize: MAX_HEADER_BYTES,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-    }, buildApp(container));
+    });
+    // server.close() ends only the connections idle at that moment; a keep-alive connection whose
+    // request is still in flight would then sit idle until the shutdown timeout. Once stopping, every
+    // unsent response carries `Connection: close` instead, so shutdown ends when the last one is sent.
+    let stopping = false;
+    const unsent = new Set<http.ServerResponse>();
+    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (stopping) res.shouldKeepAlive = false;
+      unsent.add(res);
+      res.once('close', () => unsent.delete(res));
+    });
+    server.on('request', buildApp(container));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);
@@ -55,6 +66,8 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       bootstrap,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
         await scheduler.stop();
+        stopping = true;
+        for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);

@@ -42,9 +42,10 @@ function parseTrustedProxies(text: string | undefined): string[] {
   const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
   const probe = new BlockList();
   for (const entry of entries) {
-    const [address, prefix] = entry.split('/');
+    // A second "/" ("10.0.0.0/8/9") would pass here and only fail later, inside Express's proxy-addr.
+    const [address, prefix, ...rest] = entry.split('/');
     const family = isIP(address ?? '');
-    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+    if (family === 0 || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
       fail('TRUSTED_PROXIES', `expected addresses or CIDR ranges, got "${entry}"`);
     }
     try {

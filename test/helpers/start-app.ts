@@ -34,9 +34,11 @@ export type RegisteredClient = { clientId: string; secret: string; body: Record<
  * log lines captured for inspection. `env` overrides configuration exactly as environment
  * variables would. Always call stop() (it also drops the database).
  */
-export async function startTestService(env: Record<string, string> = {}) {
-  const database: TestDatabase = await createTestDatabase();
-  const keysDir = mkdtempSync(path.join(tmpdir(), 'idb-keys-'));
+export async function startTestService(env: Record<string, string> = {}, shared?: { database: TestDatabase; keysDir: string }) {
+  // Several instances of one deployment share a database and a key-encryption key (keysDir).
+  const database: TestDatabase = shared?.database ?? await createTestDatabase();
+  const ownsDatabase = !shared;
+  const keysDir = shared?.keysDir ?? mkdtempSync(path.join(tmpdir(), 'idb-keys-'));
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -61,7 +63,7 @@ export async function startTestService(env: Record<string, string> = {}) {
   try {
     service = await startService(config, createLogger(config.logLevel, sink), clock);
   } catch (error) {
-    await database.drop();
+    if (ownsDatabase) await database.drop();
     throw error;
   }
   const agent = request(service.url);
@@ -113,8 +115,10 @@ export async function startTestService(env: Record<string, string> = {}) {
     adminToken,
     registerClient,
     auditEvents,
+    keysDir,
     async stop() {
       await service.stop(2000);
+      if (!ownsDatabase) return;
       await database.drop();
       rmSync(keysDir, { recursive: true, force: true });
     },

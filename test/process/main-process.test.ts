@@ -1,0 +1,412 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { configSchema } from '../../src/config/config-schema.ts';
+import { DEVELOPMENT_KEK_FILE } from '../../src/keys/key-encryption.ts';
+import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
+import { createPrismaClient } from '../../src/persistence/prisma-client.ts';
+import { expectMatchesOpenApi } from '../helpers/openapi.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const LISTENING = /"msg":"identity-backend listening"/;
+const SHUTTING_DOWN = /"msg":"shutting down: finishing in-flight requests"/;
+/** SHUTDOWN_TIMEOUT's default (config-schema.ts): how long SIGTERM may wait for in-flight requests. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+const START_TIMEOUT_MS = 20_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The child's environment: the runner's own, without any variable the service reads (so the
+ * DATABASE_URL that picks the test engine does not leak in) and without the test runner's markers.
+ */
+function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(configSchema.shape)) delete env[name];
+  delete env.NODE_TEST_CONTEXT;
+  return { ...env, ...vars };
+}
+
+type ServiceProcess = {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when stdout matches `pattern`; rejects if the process exits first or time runs out. */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<void>;
+};
+
+const children = new Set<ChildProcess>();
+
+function spawnService(vars: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: PROJECT_ROOT,
+    env: childEnv(vars),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    listeners.forEach((l) => l());
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => {
+      children.delete(child);
+      listeners.forEach((l) => l());
+      resolve({ code, signal });
+    });
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForStdout(pattern, timeoutMs = START_TIMEOUT_MS) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stdout: ${out}; stderr: ${err}`)), timeoutMs);
+        const check = () => {
+          if (pattern.test(out)) done();
+          else if (child.exitCode !== null || child.signalCode !== null) {
+            done(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before ${pattern}; stderr: ${err}`));
+          }
+        };
+        function done(error?: Error) {
+          clearTimeout(timer);
+          listeners.delete(check);
+          if (error) reject(error);
+          else resolve();
+        }
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+async function killAll(): Promise<void> {
+  await Promise.all([...children].map((child) => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('close', () => resolve());
+    child.kill('SIGKILL');
+  })));
+}
+
+function basic(clientId: string, secret: string): string {
+  const encode = (v: string) => encodeURIComponent(v).replaceAll('%20', '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`;
+}
+
+function tokenRequest(base: string, clientId: string, secret: string): Promise<Response> {
+  return fetch(`${base}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+}
+
+/** The shape expectMatchesOpenApi checks, from a fetch Response. */
+async function checked(res: Response) {
+  const text = await res.text();
+  return { status: res.status, headers: Object.fromEntries(res.headers), body: text ? JSON.parse(text) : undefined };
+}
+
+/** Lines of the output that are not JSON log records. */
+function nonJsonLines(output: string): string[] {
+  return output.split('\n').filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      JSON.parse(line);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** The one bootstrap secret printed on stdout (the line after the announcement). */
+function printedSecret(output: string): string {
+  const match = /Bootstrap admin client "admin" created\. Its secret is shown only this once:\n {2}(\S+)\n/.exec(output);
+  assert.ok(match, `no bootstrap secret on stdout: ${output}`);
+  return match[1]!;
+}
+
+describe('the service process (node src/main.ts)', () => {
+  let database: TestDatabase;
+  let keysDir: string;
+  let port: number;
+  let base: string;
+  let vars: Record<string, string>;
+  let first: ServiceProcess;
+  let secret: string;
+
+  before(async () => {
+    database = await createTestDatabase();
+    keysDir = mkdtempSync(path.join(tmpdir(), 'idb-process-keys-'));
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    // No BOOTSTRAP_ADMIN_CLIENT_SECRET: the service must generate one.
+    vars = { PORT: String(port), DATABASE_URL: database.url, KEYS_DIR: keysDir, LOG_LEVEL: 'info' };
+    first = spawnService(vars);
+    await first.waitForStdout(LISTENING);
+    secret = printedSecret(first.stdout());
+  });
+
+  after(async () => {
+    await killAll();
+    await database?.drop();
+    if (keysDir) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('AD-08 prints the generated bootstrap admin secret exactly once, on stdout, outside the JSON log lines', () => {
+    const out = first.stdout();
+    assert.equal(out.split(secret).length - 1, 1, 'the secret appears exactly once on stdout');
+    assert.ok(!first.stderr().includes(secret), 'the secret is not on stderr');
+    const plain = nonJsonLines(out);
+    assert.deepEqual(plain, ['Bootstrap admin client "admin" created. Its secret is shown only this once:', `  ${secret}`]);
+    // 32 random bytes as base64url (contract §5: ≥ 256 bits).
+    assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
+    // Every other line is a JSON log record, and none of them carries the secret.
+    for (const line of out.split('\n').filter((l) => l.trim() && !plain.includes(l))) {
+      assert.equal(typeof JSON.parse(line).level, 'string');
+    }
+  });
+
+  it('AD-08 issues an admin token for the printed secret with client_secret_basic, and refuses admin/admin', async () => {
+    const ok = await tokenRequest(base, 'admin', secret);
+    assert.equal(ok.status, 200);
+    const body = await ok.json() as { access_token: string; scope: string; token_type: string };
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.scope, 'admin:clients admin:keys admin:audit');
+
+    const refused = await checked(await tokenRequest(base, 'admin', 'admin'));
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error, 'invalid_client');
+    assert.match(String(refused.headers['www-authenticate']), /^Basic realm=/);
+    expectMatchesOpenApi(refused, 'POST', '/token');
+
+    const audit = await fetch(`${base}/admin/audit?client_id=admin&type=token.denied`, { headers: { authorization: `Bearer ${body.access_token}` } });
+    assert.equal(audit.status, 200);
+    const { items } = await audit.json() as { items: Array<{ reason: string; request_id: string; outcome: string }> };
+    assert.equal(items.length, 1);
+    assert.equal(items[0]!.reason, 'invalid_secret');
+    assert.equal(items[0]!.outcome, 'failure');
+    assert.equal(items[0]!.request_id, refused.headers['x-request-id']);
+  });
+
+  it('AD-08 stores the bootstrap secret only as a keyed hash', async () => {
+    const target = parseDatabaseUrl(database.url)!;
+    const db = await createPrismaClient(target);
+    try {
+      const rows = await db.clientSecret.findMany({ where: { clientId: 'admin' } });
+      assert.equal(rows.length, 1);
+      assert.match(rows[0]!.hash, /^hmac-sha256\.v1\.[A-Za-z0-9_-]{43}$/);
+      const everything = JSON.stringify(await Promise.all([db.client.findMany(), db.clientSecret.findMany(), db.auditEvent.findMany()]));
+      assert.ok(!everything.includes(secret), 'no table holds the plaintext secret');
+    } finally {
+      await db.$disconnect();
+    }
+    if (target.provider === 'sqlite') {
+      // The raw files too, write-ahead log included.
+      const dir = path.dirname(target.file);
+      for (const file of readdirSync(dir)) assert.ok(!readFileSync(path.join(dir, file)).includes(secret), file);
+    }
+  });
+
+  it('writes the development key-encryption key into KEYS_DIR with mode 0600', () => {
+    const mode = statSync(path.join(keysDir, DEVELOPMENT_KEK_FILE)).mode & 0o777;
+    assert.equal(mode.toString(8), '600');
+  });
+
+  it('answers /healthz and /readyz with 200 and their documented bodies', async () => {
+    const health = await checked(await fetch(`${base}/healthz`));
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: 'ok' });
+    assert.equal(health.headers['cache-control'], 'no-store');
+    expectMatchesOpenApi(health, 'GET', '/healthz');
+
+    const ready = await checked(await fetch(`${base}/readyz`));
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ready', checks: { database: 'ok', signing_key: 'ok' } });
+    assert.equal(ready.headers['cache-control'], 'no-store');
+    expectMatchesOpenApi(ready, 'GET', '/readyz');
+  });
+
+  describe('restarted on the same database and KEYS_DIR', () => {
+    let second: ServiceProcess;
+    let jwksBefore: JSONWebKeySet;
+    let tokenBefore: string;
+
+    before(async () => {
+      jwksBefore = await (await fetch(`${base}/.well-known/jwks.json`)).json() as JSONWebKeySet;
+      tokenBefore = (await (await tokenRequest(base, 'admin', secret)).json() as { access_token: string }).access_token;
+      first.child.kill('SIGTERM');
+      assert.deepEqual(await first.exited, { code: 0, signal: null });
+      second = spawnService(vars);
+      await second.waitForStdout(LISTENING);
+    });
+
+    it('AD-08 does not print the bootstrap secret again, and the printed secret still works', async () => {
+      assert.ok(!second.stdout().includes(secret));
+      assert.doesNotMatch(second.stdout(), /Bootstrap admin client/);
+      assert.deepEqual(nonJsonLines(second.stdout()), []);
+      assert.equal((await tokenRequest(base, 'admin', secret)).status, 200);
+      assert.equal((await tokenRequest(base, 'admin', 'admin')).status, 401);
+    });
+
+    it('keeps its signing keys: the same kids are published and a token issued before the restart still verifies', async () => {
+      const jwksAfter = await (await fetch(`${base}/.well-known/jwks.json`)).json() as JSONWebKeySet;
+      const kids = (set: JSONWebKeySet) => set.keys.map((k) => k.kid).sort();
+      assert.ok(jwksBefore.keys.length >= 1);
+      assert.deepEqual(kids(jwksAfter), kids(jwksBefore));
+      assert.ok(kids(jwksAfter).includes(decodeProtectedHeader(tokenBefore).kid));
+
+      const { payload } = await jwtVerify(tokenBefore, createLocalJWKSet(jwksAfter), {
+        issuer: `http://localhost:${port}`,
+        audience: `http://localhost:${port}/admin`,
+        typ: 'at+jwt',
+      });
+      assert.equal(payload.client_id, 'admin');
+
+      // A token issued now is signed by the same (still active) key.
+      const tokenAfter = (await (await tokenRequest(base, 'admin', secret)).json() as { access_token: string }).access_token;
+      assert.equal(decodeProtectedHeader(tokenAfter).kid, decodeProtectedHeader(tokenBefore).kid);
+    });
+
+    it('on SIGTERM finishes an in-flight request with 200, refuses new connections and exits with code 0 within the shutdown timeout', async () => {
+      const body = 'grant_type=client_credentials&scope=admin%3Aclients';
+      const half = body.length >> 1;
+      // A keep-alive agent, as a real client would use: the server must still not wait for it.
+      const agent = new http.Agent({ keepAlive: true });
+      const req = http.request(`${base}/token`, {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: basic('admin', secret),
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': String(body.length),
+        },
+      });
+      const response = new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+        req.once('error', reject);
+        req.once('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+          res.once('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, text }));
+        });
+      });
+      try {
+        // Headers and half the body are on the wire: the request is in flight.
+        await new Promise<void>((resolve) => req.write(body.slice(0, half), () => resolve()));
+        await waitForInFlight(second, port);
+
+        const signalledAt = Date.now();
+        second.child.kill('SIGTERM');
+        await second.waitForStdout(SHUTTING_DOWN, 5000);
+
+        assert.equal(await connectionRefusedWithin(port, 3000), true, 'a new connection after SIGTERM is refused');
+        assert.equal(second.child.exitCode, null, 'the process waits for the in-flight request');
+
+        req.end(body.slice(half));
+        const res = await response;
+        assert.equal(res.status, 200, res.text);
+        const token = JSON.parse(res.text) as { access_token: string; scope: string };
+        assert.equal(token.scope, 'admin:clients');
+        // The keep-alive connection is closed with the response rather than left open until the timeout.
+        assert.equal(res.connection, 'close');
+
+        const exit = await second.exited;
+        assert.deepEqual(exit, { code: 0, signal: null });
+        const took = Date.now() - signalledAt;
+        assert.ok(took < SHUTDOWN_TIMEOUT_MS, `exited ${took} ms after SIGTERM`);
+      } finally {
+        req.destroy();
+        agent.destroy();
+      }
+    });
+  });
+});
+
+/** True once a fresh connection to the port is refused; the listener closes just after the shutdown log line. */
+async function connectionRefusedWithin(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve('connected'); });
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    if (outcome === 'ECONNREFUSED') return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
+/**
+ * Waits until the service has taken up a request already on the wire. It logs a request only when
+ * it finishes, so probe instead: the listener accepts connections in arrival order, so once a later
+ * connection is answered, the earlier one has been accepted and its headers read.
+ */
+async function waitForInFlight(service: ServiceProcess, port: number): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(res.status, 200);
+  assert.equal(service.child.exitCode, null);
+}
+
+describe('the service process with a bad configuration value', () => {
+  const cases: Array<{ variable: string; env: Record<string, string> }> = [
+    { variable: 'PORT', env: { PORT: 'abc' } },
+    { variable: 'SIGNING_ALG', env: { SIGNING_ALG: 'HS256' } },
+    { variable: 'ACCESS_TOKEN_TTL', env: { ACCESS_TOKEN_TTL: '5000', MAX_ACCESS_TOKEN_TTL: '3600' } },
+    { variable: 'KEY_PREPUBLISH', env: { KEY_PREPUBLISH: '40d' } },
+    { variable: 'DATABASE_URL', env: { DATABASE_URL: 'mysql://x' } },
+    { variable: 'BOOTSTRAP_ADMIN_CLIENT_SECRET', env: { BOOTSTRAP_ADMIN_CLIENT_SECRET: 'short' } },
+    { variable: 'KEY_ENCRYPTION_KEY', env: { NODE_ENV: 'production' } },
+  ];
+  let keysDir: string;
+
+  before(() => {
+    keysDir = mkdtempSync(path.join(tmpdir(), 'idb-process-badconf-'));
+  });
+  after(async () => {
+    await killAll();
+    rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  for (const { variable, env } of cases) {
+    const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+    it(`${variable === 'BOOTSTRAP_ADMIN_CLIENT_SECRET' ? 'AD-08 ' : ''}stops start-up with exit code 1 and one stderr line naming ${variable} for ${shown}`, async () => {
+      // A database that is never reached: configuration is checked before anything is opened.
+      const service = spawnService({ DATABASE_URL: `file:${path.join(keysDir, 'never.db')}`, KEYS_DIR: keysDir, LOG_LEVEL: 'info', ...env });
+      const exit = await service.exited;
+      assert.deepEqual(exit, { code: 1, signal: null });
+      const lines = service.stderr().split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, `stderr: ${service.stderr()}`);
+      assert.ok(lines[0]!.startsWith(`identity-backend: configuration error: ${variable}: `), lines[0]);
+      assert.equal(service.stdout(), '');
+      if (env.BOOTSTRAP_ADMIN_CLIENT_SECRET) assert.ok(!lines[0]!.includes(env.BOOTSTRAP_ADMIN_CLIENT_SECRET));
+    });
+  }
+});
