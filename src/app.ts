@@ -9,6 +9,7 @@ import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
 import { buildServerMetadata, createMetadataRouter } from './http/well-known/metadata-route.ts';
 import { grantHandlers } from './oauth/grants/index.ts';
+import { ASSERTION_SIGNING_ALGS } from './clients/method-metadata.ts';
 
 /** Routes whose durations are reported; anything else is counted as "other". */
 const METRIC_ROUTES = new Set(['/token', '/.well-known/jwks.json', '/healthz', '/readyz']);
@@ -47,6 +48,7 @@ export function buildApp(c: Container) {
 
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
+    readCertificate: c.readCertificate,
     failures: c.authFailures,
     limits: c.config.rateLimits,
     realm: c.config.issuer,
@@ -59,6 +61,8 @@ export function buildApp(c: Container) {
     grantTypes: grantHandlers.map((g) => g.grantType),
     authMethods: c.methods.map((m) => m.name),
     signingAlgs: c.signingAlgs,
+    assertionAlgs: ASSERTION_SIGNING_ALGS,
+    certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
   })));
   app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics }));
   app.use('/admin', createAdminRouter({

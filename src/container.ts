@@ -14,6 +14,10 @@ import { grantHandlers } from './oauth/grants/index.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { createPrismaClient } from './persistence/prisma-client.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
+import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
+import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
+import { createDpopVerifier } from './tokens/dpop.ts';
+import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
@@ -30,7 +34,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const hasher = createSecretHasher(kek);
   const audit = createAuditService({ clock });
   const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
-  const methods = createClientAuthMethods({ hasher, clock });
+  const replay = createPrismaReplayCache(db, uow.gate, clock);
+  const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536 });
+  const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics();
   const tokenEndpoint = createTokenEndpoint({
     grants: grantHandlers,
@@ -39,6 +45,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
     auditLog: uow.stores.audit,
+    verifyDpopProof: createDpopVerifier({ clock, replay, config }),
     metrics: metrics.tokens,
   });
   const schemas = createClientMetadataSchemas({
@@ -47,7 +54,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     maxAccessTokenTtl: config.maxAccessTokenTtl,
     issuer: config.issuer,
   });
-  const clients = createClientService({ uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS });
+  const clients = createClientService({
+    uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri,
+  });
   const verifyAdminToken = createAdminTokenVerifier({ keys, clients: uow.stores.clients, clock, config });
   return {
     config,
@@ -62,6 +71,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     clients,
     verifyAdminToken,
     authFailures: createAuthFailureLimiter(config.rateLimits.authFailures),
+    readCertificate: createClientCertificateReader(config),
     signingAlgs: SIGNING_ALGS,
     close: () => uow.close(),
   };

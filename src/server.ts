@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-admin.ts';
@@ -34,13 +35,25 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   try {
     await container.keys.load();
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
-    const server = http.createServer({
+    const limits = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       maxHeaderSize: MAX_HEADER_BYTES,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-    });
+    };
+    // Contract §2: the handshake asks for a client certificate but neither requires one nor rejects
+    // an untrusted one, so a missing or bad certificate gets an OAuth invalid_client, not a TLS alert.
+    const server: http.Server = config.tls
+      ? https.createServer({
+        ...limits,
+        cert: config.tls.cert,
+        key: config.tls.key,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ...(config.clientCaCertificates.length && { ca: config.clientCaCertificates.map((c) => c.toString()) }),
+      })
+      : http.createServer(limits);
     // server.close() ends only the connections idle at that moment; a keep-alive connection whose
     // request is still in flight would then sit idle until the shutdown timeout. Once stopping, every
     // unsent response carries `Connection: close` instead, so shutdown ends when the last one is sent.
@@ -62,7 +75,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
     return {
       container,
       server,
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      url: `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
       bootstrap,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
         await scheduler.stop();

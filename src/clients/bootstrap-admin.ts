@@ -29,6 +29,7 @@ export async function ensureBootstrapAdmin(deps: {
       subject: clientId,
       jwks: null,
       jwksUri: null,
+      tokenEndpointAuthSigningAlg: null,
       tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
       disabled: false,
     }, secret, { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap' });

@@ -13,10 +13,14 @@ export type MetadataRules = {
   issuer: string;
 };
 
-/** The RFC 7591 metadata fields that only certificate and key-based methods use. */
-const KEY_AND_CERTIFICATE_FIELDS = [
+/**
+ * The RFC 7591 / RFC 8705 fields that key- and certificate-based methods use; their shape depends
+ * on the method, so method-metadata.ts checks them after parsing (and after a PATCH merge).
+ */
+export const KEY_AND_CERTIFICATE_FIELDS = [
   'jwks',
   'jwks_uri',
+  'token_endpoint_auth_signing_alg',
   'tls_client_auth_subject_dn',
   'tls_client_auth_san_dns',
   'tls_client_auth_san_uri',
@@ -87,12 +91,4 @@ export function parseMetadata<S extends z.ZodType>(schema: S, body: unknown): z.
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw new ValidationFailed(issuesOf(parsed.error));
   return parsed.data;
-}
-
-/** Fields for key- and certificate-based methods, refused while only secret methods exist. */
-export function rejectUnusedMethodFields(body: Record<string, unknown>, method: string): void {
-  const present = KEY_AND_CERTIFICATE_FIELDS.filter((k) => body[k] !== undefined);
-  if (present.length) {
-    throw new ValidationFailed(present.map((name) => ({ name, reason: `is not used by token_endpoint_auth_method ${method}` })));
-  }
 }

@@ -6,11 +6,8 @@ import { randomToken } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
 import type { Client, ClientChanges, NewClient } from './client.ts';
-import {
-  parseMetadata,
-  rejectUnusedMethodFields,
-  type ClientMetadataSchemas,
-} from './client-metadata-schema.ts';
+import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
+import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
 import { generateClientSecret, type SecretHasher } from './client-secret.ts';
 
 /** The admin who asked, for the audit trail. */
@@ -23,12 +20,49 @@ export type ClientServiceDeps = {
   audit: AuditService;
   clock: Clock;
   secretMethods: ReadonlySet<string>;
+  allowInsecureJwksUri: boolean;
 };
+
+/** The method-related fields of a request body (absent ones left out, null kept: it clears on PATCH). */
+function methodMetadataIn(body: Record<string, unknown>): Partial<MethodMetadata> {
+  return Object.fromEntries(Object.entries(body).filter(([k, v]) =>
+    v !== undefined && (k === 'token_endpoint_auth_method' || (KEY_AND_CERTIFICATE_FIELDS as readonly string[]).includes(k))));
+}
+
+/** A client's method metadata in RFC 7591 names, for merging with a PATCH body. */
+function methodMetadataOf(c: Client): MethodMetadata {
+  return {
+    token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    jwks: c.jwks ?? undefined,
+    jwks_uri: c.jwksUri ?? undefined,
+    token_endpoint_auth_signing_alg: c.tokenEndpointAuthSigningAlg ?? undefined,
+    ...Object.fromEntries(Object.entries(TLS_SUBJECT_FIELDS).map(([field, key]) => [field, c.tlsClientAuth[key] ?? undefined])),
+  };
+}
+
+/** The validated method metadata as domain fields. */
+function methodFields(m: MethodMetadata): Pick<Client, 'jwks' | 'jwksUri' | 'tokenEndpointAuthSigningAlg' | 'tlsClientAuth'> {
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  return {
+    jwks: (m.jwks ?? null) as Client['jwks'],
+    jwksUri: text(m.jwks_uri),
+    tokenEndpointAuthSigningAlg: text(m.token_endpoint_auth_signing_alg),
+    tlsClientAuth: Object.fromEntries(
+      (Object.entries(TLS_SUBJECT_FIELDS) as [TlsSubjectField, keyof Client['tlsClientAuth']][]).map(([field, key]) => [key, text(m[field])]),
+    ) as Client['tlsClientAuth'],
+  };
+}
 
 export const MAX_GRACE_SECONDS = 30 * 86400;
 
 export function createClientService(deps: ClientServiceDeps) {
   const { uow, schemas, hasher, audit, clock, secretMethods } = deps;
+
+  function checkMethodMetadata(m: MethodMetadata): MethodMetadata {
+    const issues = methodMetadataIssues(m, { allowInsecureJwksUri: deps.allowInsecureJwksUri });
+    if (issues.length) throw new ValidationFailed(issues);
+    return m;
+  }
 
   function newSecret(expiresAt: Date | null = null, secret = generateClientSecret()) {
     return { secret, stored: { id: randomToken(16), hash: hasher.hash(secret), expiresAt } };
@@ -56,7 +90,7 @@ export function createClientService(deps: ClientServiceDeps) {
     /** RFC 7591 registration; the secret (for secret methods) is returned here and never again. */
     async register(body: unknown, ctx: AdminContext): Promise<{ client: Client; secret: string | undefined }> {
       const input = parseMetadata(schemas.registration, body);
-      rejectUnusedMethodFields(input, input.token_endpoint_auth_method);
+      const method = checkMethodMetadata(methodMetadataIn(input) as MethodMetadata);
       const clientId = input.client_id ?? `c-${randomToken(12)}`;
       return insertClient({
         clientId,
@@ -67,9 +101,7 @@ export function createClientService(deps: ClientServiceDeps) {
         audience: input.audience,
         accessTokenTtl: input.access_token_ttl ?? null,
         subject: input.subject ?? clientId,
-        jwks: null,
-        jwksUri: null,
-        tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+        ...methodFields(method),
         disabled: false,
       }, ctx);
     },
@@ -92,7 +124,10 @@ export function createClientService(deps: ClientServiceDeps) {
       return uow.transaction(async (stores) => {
         const existing = await stores.clients.findById(clientId);
         if (!existing) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
-        rejectUnusedMethodFields(input, input.token_endpoint_auth_method ?? existing.tokenEndpointAuthMethod);
+        // Method metadata is validated as a whole: the stored values with the PATCH laid over them (null clears).
+        const merged = checkMethodMetadata(Object.fromEntries(
+          Object.entries({ ...methodMetadataOf(existing), ...methodMetadataIn(input) }).filter(([, v]) => v !== null),
+        ) as MethodMetadata);
         const changes: ClientChanges = {
           ...(input.client_name !== undefined && { clientName: input.client_name }),
           ...(input.token_endpoint_auth_method !== undefined && { tokenEndpointAuthMethod: input.token_endpoint_auth_method }),
@@ -101,6 +136,7 @@ export function createClientService(deps: ClientServiceDeps) {
           ...(input.audience !== undefined && { audience: input.audience }),
           ...(input.access_token_ttl !== undefined && { accessTokenTtl: input.access_token_ttl }),
           ...(input.subject !== undefined && { subject: input.subject }),
+          ...methodFields(merged),
           ...(input.disabled !== undefined && { disabled: input.disabled }),
         };
         const updated = await stores.clients.update(clientId, changes);

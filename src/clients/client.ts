@@ -21,6 +21,8 @@ export type Client = {
   subject: string;
   jwks: JSONWebKeySet | null;
   jwksUri: string | null;
+  /** RFC 7591 token_endpoint_auth_signing_alg: the one algorithm its assertions may use. */
+  tokenEndpointAuthSigningAlg: string | null;
   tlsClientAuth: TlsClientAuthSubject;
   disabled: boolean;
   createdAt: Date;

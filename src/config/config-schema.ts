@@ -51,6 +51,17 @@ export const configSchema = z.object({
   BOOTSTRAP_ADMIN_CLIENT_SECRET: z.string().min(32, 'expected at least 32 characters').max(512)
     .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces').optional()
     .describe('its secret; generated and printed once when unset'),
+  TLS_CERT_FILE: z.string().min(1).optional().describe('PEM certificate (chain) of the HTTPS listener; with TLS_KEY_FILE, PORT serves HTTPS'),
+  TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of the HTTPS listener'),
+  TLS_CLIENT_CA_FILE: z.string().min(1).optional().describe('PEM trust anchors for client certificates (tls_client_auth)'),
+  TRUSTED_CLIENT_CERT_HEADER: z.enum(['x-forwarded-client-cert', 'client-cert']).optional()
+    .describe('header in which a proxy listed in TRUSTED_PROXIES forwards the client certificate (Envoy XFCC or RFC 9440)'),
+  TRUST_PROXY_VERIFIED_IDENTITY: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
+    .describe('believe an XFCC element without Cert (Istio default: Hash, Subject, URI, DNS)'),
+  ALLOW_INSECURE_JWKS_URI: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
+    .describe('development only: accept http:// and private-address jwks_uri values'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://… or rediss://…').optional()
+    .describe('shared replay cache (and rate limits) across instances'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
 });

@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { DEFAULT_DATABASE_URL, parseDatabaseUrl, type DatabaseTarget } from '../persistence/database-target.ts';
@@ -29,6 +31,14 @@ export type Config = Readonly<{
   trustedProxies: readonly string[];
   rateLimits: Readonly<{ tokenPerClient: number; tokenPerAddress: number; authFailures: number; admin: number }>;
   bootstrapAdmin: Readonly<{ clientId: string; secret: string | undefined }>;
+  /** The HTTPS listener's certificate and key (PEM), when configured. */
+  tls: Readonly<{ cert: Buffer; key: Buffer }> | undefined;
+  /** Trust anchors for client certificates (TLS_CLIENT_CA_FILE). */
+  clientCaCertificates: readonly X509Certificate[];
+  trustedClientCertHeader: 'x-forwarded-client-cert' | 'client-cert' | undefined;
+  trustProxyVerifiedIdentity: boolean;
+  allowInsecureJwksUri: boolean;
+  redisUrl: string | undefined;
   logLevel: LogLevel;
   shutdownTimeout: number;
 }>;
@@ -57,6 +67,43 @@ function parseTrustedProxies(text: string | undefined): string[] {
   return entries;
 }
 
+function readFile(variable: string, file: string, cwd: string): Buffer {
+  try {
+    return readFileSync(path.resolve(cwd, file));
+  } catch {
+    return fail(variable, `cannot read ${file}`);
+  }
+}
+
+function loadTls(certFile: string | undefined, keyFile: string | undefined, cwd: string): Config['tls'] {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile) fail('TLS_CERT_FILE', 'required when TLS_KEY_FILE is set');
+  if (!keyFile) fail('TLS_KEY_FILE', 'required when TLS_CERT_FILE is set');
+  const cert = readFile('TLS_CERT_FILE', certFile, cwd);
+  const key = readFile('TLS_KEY_FILE', keyFile, cwd);
+  try {
+    new X509Certificate(cert);
+  } catch {
+    fail('TLS_CERT_FILE', `${certFile} holds no PEM certificate`);
+  }
+  try {
+    createPrivateKey(key);
+  } catch {
+    fail('TLS_KEY_FILE', `${keyFile} holds no PEM private key`);
+  }
+  return Object.freeze({ cert, key });
+}
+
+function loadCaFile(file: string, cwd: string): X509Certificate[] {
+  const pems = readFile('TLS_CLIENT_CA_FILE', file, cwd).toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!pems.length) fail('TLS_CLIENT_CA_FILE', `${file} holds no PEM certificate`);
+  try {
+    return pems.map((pem) => new X509Certificate(pem));
+  } catch {
+    return fail('TLS_CLIENT_CA_FILE', `${file} holds an unreadable certificate`);
+  }
+}
+
 function decodeKey(text: string | undefined): Buffer | undefined {
   if (text === undefined) return undefined;
   return /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64url');
@@ -80,6 +127,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (v.KEY_PREPUBLISH >= v.KEY_ROTATION_INTERVAL) fail('KEY_PREPUBLISH', 'must be shorter than KEY_ROTATION_INTERVAL');
   if (v.JWKS_MAX_AGE >= v.KEY_PREPUBLISH) fail('JWKS_MAX_AGE', 'must be shorter than KEY_PREPUBLISH, so caches see a new key before it signs');
   if (v.KEY_SYNC_INTERVAL * 2 > v.KEY_PREPUBLISH) fail('KEY_SYNC_INTERVAL', 'must be at most half of KEY_PREPUBLISH, so every instance has the next key well before it signs');
+  if (v.TRUSTED_CLIENT_CERT_HEADER && !v.TRUSTED_PROXIES) fail('TRUSTED_CLIENT_CERT_HEADER', 'requires TRUSTED_PROXIES: a forwarded certificate is believed only from a listed proxy');
+  if (v.TRUST_PROXY_VERIFIED_IDENTITY && v.TRUSTED_CLIENT_CERT_HEADER !== 'x-forwarded-client-cert') {
+    fail('TRUST_PROXY_VERIFIED_IDENTITY', 'requires TRUSTED_CLIENT_CERT_HEADER=x-forwarded-client-cert');
+  }
+  if (production && v.ALLOW_INSECURE_JWKS_URI) fail('ALLOW_INSECURE_JWKS_URI', 'must not be true when NODE_ENV=production');
   if (production && !v.KEY_ENCRYPTION_KEY) fail('KEY_ENCRYPTION_KEY', 'required when NODE_ENV=production');
 
   const databaseUrl = v.DATABASE_URL ?? DEFAULT_DATABASE_URL;
@@ -112,6 +164,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       admin: v.RATE_LIMIT_ADMIN,
     }),
     bootstrapAdmin: Object.freeze({ clientId: v.BOOTSTRAP_ADMIN_CLIENT_ID, secret: v.BOOTSTRAP_ADMIN_CLIENT_SECRET }),
+    tls: loadTls(v.TLS_CERT_FILE, v.TLS_KEY_FILE, cwd),
+    clientCaCertificates: Object.freeze(v.TLS_CLIENT_CA_FILE ? loadCaFile(v.TLS_CLIENT_CA_FILE, cwd) : []),
+    trustedClientCertHeader: v.TRUSTED_CLIENT_CERT_HEADER,
+    trustProxyVerifiedIdentity: v.TRUST_PROXY_VERIFIED_IDENTITY,
+    allowInsecureJwksUri: v.ALLOW_INSECURE_JWKS_URI,
+    redisUrl: v.REDIS_URL,
     logLevel: v.LOG_LEVEL,
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
   });

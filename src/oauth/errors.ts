@@ -1,5 +1,6 @@
 /** RFC 6749 §5.2 error codes, plus the contract's rate_limited (§2). */
 export type OAuthErrorCode =
+  | 'invalid_dpop_proof'
   | 'invalid_request'
   | 'invalid_client'
   | 'unauthorized_client'
@@ -39,7 +40,8 @@ export type DenialReason =
   | 'audience_required'
   | 'rate_limited'
   | 'auth_failures_locked'
-  | 'storage_unavailable';
+  | 'storage_unavailable'
+  | 'invalid_dpop_proof';
 
 export type OAuthErrorOptions = { reason: DenialReason; cause?: unknown; retryAfterSeconds?: number };
 
@@ -63,6 +65,8 @@ export class UnauthorizedClient extends OAuthError { readonly code = 'unauthoriz
 export class UnsupportedGrantType extends OAuthError { readonly code = 'unsupported_grant_type'; readonly status = 400; }
 export class InvalidScope extends OAuthError { readonly code = 'invalid_scope'; readonly status = 400; }
 export class InvalidTarget extends OAuthError { readonly code = 'invalid_target'; readonly status = 400; }
+/** RFC 9449 §5: the DPoP proof is missing a requirement or was used before. */
+export class InvalidDpopProof extends OAuthError { readonly code = 'invalid_dpop_proof'; readonly status = 400; }
 export class RateLimited extends OAuthError { readonly code = 'rate_limited'; readonly status = 429; }
 export class TemporarilyUnavailable extends OAuthError { readonly code = 'temporarily_unavailable'; readonly status = 503; }
 

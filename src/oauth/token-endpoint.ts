@@ -3,9 +3,12 @@ import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
 import { NoActiveSigningKey, type AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
+import { InvalidDpopProofError, type DpopVerifier } from '../tokens/dpop.ts';
 import type { AuthenticationAttempt, ClientAuthenticator } from './client-auth/authenticate-client.ts';
 import type { ClientAuthMethod } from './client-auth/client-auth-method.ts';
 import {
+  type DenialReason,
+  InvalidDpopProof,
   InvalidRequest,
   OAuthError,
   TemporarilyUnavailable,
@@ -15,7 +18,7 @@ import {
 import type { GrantHandler } from './grants/grant-handler.ts';
 import { param, type TokenRequest } from './token-request.ts';
 
-export type TokenResponse = { access_token: string; token_type: 'Bearer'; expires_in: number; scope: string };
+export type TokenResponse = { access_token: string; token_type: 'Bearer' | 'DPoP'; expires_in: number; scope: string };
 
 export type TokenEndpointDeps = {
   grants: readonly GrantHandler[];
@@ -24,6 +27,7 @@ export type TokenEndpointDeps = {
   issuer: AccessTokenIssuer;
   audit: AuditService;
   auditLog: AuditRepository;
+  verifyDpopProof: DpopVerifier;
   metrics?: TokenMetrics;
 };
 
@@ -64,6 +68,15 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     return handler;
   }
 
+  async function dpopThumbprint(proof: string): Promise<string> {
+    try {
+      return await deps.verifyDpopProof(proof);
+    } catch (error) {
+      if (!(error instanceof InvalidDpopProofError)) throw error;
+      throw new InvalidDpopProof('the DPoP proof is not valid for this request', { reason: error.reason as DenialReason, cause: error });
+    }
+  }
+
   /** Records a refusal; when even that cannot be stored, the answer becomes 503 (fail closed). */
   async function deny(context: RequestContext, error: OAuthError, attempt: AuthenticationAttempt): Promise<OAuthError> {
     try {
@@ -100,7 +113,8 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       const authenticated = await deps.authenticateClient(req, attempt);
       const grant = grantFor(req, authenticated.client.grantTypes);
       const decision = grant.decide(req, authenticated);
-      const token = await deps.issuer.issue({ client: authenticated.client, ...decision });
+      const cnf = { ...authenticated.cnf, ...(req.dpop !== undefined && { jkt: await dpopThumbprint(req.dpop) }) };
+      const token = await deps.issuer.issue({ client: authenticated.client, ...decision, cnf: Object.keys(cnf).length ? cnf : undefined });
       const scope = decision.scopes.join(' ');
       // Fail closed: the token leaves only once its audit record is stored.
       await deps.audit.record(deps.auditLog, req.context, {
@@ -112,10 +126,11 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         scope,
         jti: token.jti,
         kid: token.kid,
-        details: { grant_type: grant.grantType, expires_in: token.expiresIn },
+        details: { grant_type: grant.grantType, expires_in: token.expiresIn, ...authenticated.auditDetails, ...(cnf.jkt && { jkt: cnf.jkt }) },
       });
       deps.metrics?.issued();
-      return { access_token: token.accessToken, token_type: 'Bearer', expires_in: token.expiresIn, scope };
+      // RFC 9449 §5: a DPoP-bound token is of type DPoP.
+      return { access_token: token.accessToken, token_type: cnf.jkt ? 'DPoP' : 'Bearer', expires_in: token.expiresIn, scope };
     } catch (error) {
       throw await deny(req.context, asOAuthError(error), attempt);
     }

@@ -17,6 +17,7 @@ function toClient(row: ClientRow): Client {
     subject: row.subject,
     jwks: row.jwks === null ? null : JSON.parse(row.jwks),
     jwksUri: row.jwksUri,
+    tokenEndpointAuthSigningAlg: row.tokenEndpointAuthSigningAlg,
     tlsClientAuth: {
       subjectDn: row.tlsClientAuthSubjectDn,
       sanDns: row.tlsClientAuthSanDns,
@@ -42,6 +43,7 @@ function toRow(changes: ClientChanges) {
     subject: changes.subject,
     jwks: changes.jwks === undefined ? undefined : changes.jwks && JSON.stringify(changes.jwks),
     jwksUri: changes.jwksUri,
+    tokenEndpointAuthSigningAlg: changes.tokenEndpointAuthSigningAlg,
     tlsClientAuthSubjectDn: tls?.subjectDn,
     tlsClientAuthSanDns: tls?.sanDns,
     tlsClientAuthSanUri: tls?.sanUri,

@@ -6,7 +6,7 @@ import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import type { Db, DbTransaction } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
-import { createSerialGate, gated, openGate } from './sqlite-gate.ts';
+import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
 function storesOn(db: DbTransaction): Stores {
@@ -17,10 +17,11 @@ function storesOn(db: DbTransaction): Stores {
   };
 }
 
-export function createPrismaUnitOfWork(db: Db, target: DatabaseTarget): UnitOfWork {
+export function createPrismaUnitOfWork(db: Db, target: DatabaseTarget): UnitOfWork & { gate: Gate } {
   const gate = target.provider === 'sqlite' ? createSerialGate() : openGate;
   const plain = storesOn(db);
   return {
+    gate,
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),

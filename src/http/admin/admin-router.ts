@@ -88,9 +88,12 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       return sendProblem(res, { kind: 'too_many_requests', detail: error.message });
     }
     if (error instanceof UnsupportedMediaType) return sendProblem(res, { kind: 'not_acceptable_media_type', detail: error.message });
+    // The router could not percent-decode a path parameter (e.g. %C0%AE): the caller's mistake, not a 500.
+    if (error instanceof URIError) return sendProblem(res, { kind: 'bad_request', detail: 'the path is not correctly percent-encoded', invalidParams: [{ name: 'path', reason: 'must be valid percent-encoded UTF-8' }] });
     const type = (error as { type?: unknown } | null)?.type;
     if (type === 'entity.too.large') return sendProblem(res, { kind: 'validation_failed', detail: 'the request body is too large', invalidParams: [{ name: 'body', reason: 'must be at most 64 KiB' }] });
-    if (typeof type === 'string') return sendProblem(res, { kind: 'bad_request', detail: 'the body is not valid JSON' });
+    // Contract §5: a 400 names the failing fields; for an unreadable body that is the body itself.
+    if (typeof type === 'string') return sendProblem(res, { kind: 'bad_request', detail: 'the body is not valid JSON', invalidParams: [{ name: 'body', reason: 'must be a JSON object' }] });
     throw error;
   });
   return router;

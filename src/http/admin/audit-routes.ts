@@ -10,12 +10,18 @@ import { requireAdminScope } from './require-admin-scope.ts';
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
+/** Date reads 2026-02-30 as 2 March; ISO 8601 has no such day, so it is refused rather than moved. */
+function isCalendarDay(text: string): boolean {
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+  return day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 function auditFilter(req: Request): AuditFilter {
   const issues: FieldIssue[] = [];
   const time = (name: string) => {
     const text = queryValue(req, name);
     if (text === undefined) return undefined;
-    const date = ISO_8601.test(text) ? new Date(text) : new Date(Number.NaN);
+    const date = ISO_8601.test(text) && isCalendarDay(text) ? new Date(text) : new Date(Number.NaN);
     if (Number.isNaN(date.getTime())) issues.push({ name, reason: 'must be an ISO 8601 date or date-time' });
     return date;
   };

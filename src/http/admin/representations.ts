@@ -17,6 +17,7 @@ export function clientRepresentation(c: Client) {
     subject: c.subject,
     jwks: c.jwks,
     jwks_uri: c.jwksUri,
+    token_endpoint_auth_signing_alg: c.tokenEndpointAuthSigningAlg,
     tls_client_auth_subject_dn: c.tlsClientAuth.subjectDn,
     tls_client_auth_san_dns: c.tlsClientAuth.sanDns,
     tls_client_auth_san_uri: c.tlsClientAuth.sanUri,
@@ -50,7 +51,8 @@ export function auditEventRepresentation(e: StoredAuditEvent) {
     reason: e.reason ?? null,
     client_id: e.clientId ?? null,
     auth_method: e.authMethod ?? null,
-    audience: e.audience ?? null,
+    // openapi.yaml AuditEvent: one string, space-delimited when several (like scope).
+    audience: e.audience?.join(' ') ?? null,
     scope: e.scope ?? null,
     jti: e.jti ?? null,
     kid: e.kid ?? null,

@@ -4,7 +4,7 @@ import { parseBasicCredentials, isBasicAuthorization } from '../../oauth/client-
 import { NUL_CHARACTER, type AuthenticationAttempt } from '../../oauth/client-auth/authenticate-client.ts';
 import { InvalidRequest, MethodNotAllowed, OAuthError, RateLimited, RequestTooLarge } from '../../oauth/errors.ts';
 import type { TokenEndpoint } from '../../oauth/token-endpoint.ts';
-import type { TokenRequest } from '../../oauth/token-request.ts';
+import type { CertificateEvidence, TokenRequest } from '../../oauth/token-request.ts';
 import type { AuthFailureLimiter } from '../middleware/auth-failure-limiter.ts';
 import { requestContext } from '../middleware/request-context.ts';
 import { sendOAuthError, setNoStore } from './oauth-error-response.ts';
@@ -12,6 +12,7 @@ import { parseTokenRequestBody } from './parse-token-request.ts';
 
 export type TokenRouteDeps = {
   endpoint: TokenEndpoint;
+  readCertificate: (req: Request) => CertificateEvidence;
   failures: AuthFailureLimiter;
   limits: { tokenPerClient: number; tokenPerAddress: number };
   realm: string;
@@ -73,6 +74,8 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
       params: parseTokenRequestBody(req),
       authorization: req.get('authorization'),
       context: requestContext(req, res),
+      certificate: deps.readCertificate(req),
+      dpop: req.get('dpop'),
     };
     res.locals.tokenRequest = tokenRequest;
     next();

@@ -8,6 +8,8 @@ export type ServerMetadataInput = {
   grantTypes: readonly string[];
   authMethods: readonly string[];
   signingAlgs: readonly string[];
+  assertionAlgs: readonly string[];
+  certificateBoundTokens: boolean;
 };
 
 /**
@@ -26,6 +28,9 @@ export function buildServerMetadata(input: ServerMetadataInput): string {
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: input.signingAlgs,
     access_token_signing_alg_values_supported: input.signingAlgs,
+    token_endpoint_auth_signing_alg_values_supported: input.assertionAlgs,
+    dpop_signing_alg_values_supported: input.assertionAlgs,
+    tls_client_certificate_bound_access_tokens: input.certificateBoundTokens,
   });
 }
 

@@ -5,7 +5,13 @@ import { param, type TokenRequest } from '../token-request.ts';
 import type { ClientAuthMethod } from './client-auth-method.ts';
 import { isBasicAuthorization } from './client-secret-basic.ts';
 
-export type AuthenticatedClient = { client: Client; method: string };
+export type AuthenticatedClient = {
+  client: Client;
+  method: string;
+  cnf?: Record<string, string> | undefined;
+  /** Facts for the token.issued record (the assertion jti, the certificate thumbprint). */
+  auditDetails?: Record<string, string> | undefined;
+};
 
 /** What is known about the caller so far, for the audit record of a refusal. */
 export type AuthenticationAttempt = { clientId?: string; method?: string };
@@ -17,30 +23,26 @@ const MAX_CLIENT_ID_LENGTH = 255;
  */
 export const NUL_CHARACTER = /\u0000/;
 
-/** RFC 7521 §4.2 client-assertion parameters: a mechanism of their own whether or not a method here verifies them. */
-const ASSERTION_PARAMS = ['client_assertion', 'client_assertion_type'] as const;
-
 /**
- * node-oidc-provider's client_auth.js with the switch replaced by the method registry:
- * exactly one mechanism (RFC 6749 §2.3), one client id, a live client, its registered method.
+ * node-oidc-provider's client_auth.js with the switch replaced by the method registry: exactly one
+ * mechanism (RFC 6749 §2.3), one client id, a live client, its registered method. The two
+ * certificate methods share one mechanism; the client's registration says which applies.
  */
 export function createClientAuthenticator(deps: { methods: readonly ClientAuthMethod[]; clients: ClientRepository }) {
   return async function authenticateClient(req: TokenRequest, attempt: AuthenticationAttempt): Promise<AuthenticatedClient> {
     if (req.authorization !== undefined && !isBasicAuthorization(req.authorization)) {
       throw new InvalidRequest('the Authorization header must use the Basic scheme at the token endpoint', { reason: 'malformed_credentials' });
     }
-    const presented = deps.methods.filter((m) => m.presentedBy(req));
-    // RFC 6749 §2.3: "MUST NOT use more than one authentication method in each request", so an
-    // assertion next to a secret is refused even while no registered method consumes assertions.
-    const unhandledAssertion = ASSERTION_PARAMS.some((p) => req.params.has(p) && !deps.methods.some((m) => m.params.has(p)));
-    if (presented.length + (unhandledAssertion ? 1 : 0) > 1) {
+    const candidates = deps.methods.filter((m) => m.presentedBy(req));
+    const mechanisms = new Set(candidates.map((m) => m.mechanism));
+    if (mechanisms.size > 1) {
       throw new InvalidRequest('use exactly one client authentication method per request', { reason: 'multiple_auth_methods' });
     }
-    const method = presented[0];
-    if (!method) throw new InvalidRequest('client authentication is required', { reason: 'no_client_authentication' });
-    attempt.method = method.name;
+    const first = candidates[0];
+    if (!first) throw new InvalidRequest('client authentication is required', { reason: 'no_client_authentication' });
+    attempt.method = first.name;
 
-    const claimed = method.claimedClientId(req);
+    const claimed = first.claimedClientId(req);
     const bodyClientId = param(req, 'client_id');
     if (claimed !== undefined && bodyClientId !== undefined && claimed !== bodyClientId) {
       throw new InvalidRequest('client_id does not match the authenticated client', { reason: 'client_id_mismatch' });
@@ -52,10 +54,13 @@ export function createClientAuthenticator(deps: { methods: readonly ClientAuthMe
     attempt.clientId = clientId;
 
     const record = await deps.clients.findForAuthentication(clientId);
+    const method = candidates.find((m) => m.name === record?.client.tokenEndpointAuthMethod) ?? first;
+    attempt.method = method.name;
     // Verify even for unknown, disabled or mismatched clients: each refusal then costs the same.
     let failure: InvalidClient | undefined;
+    let verified;
     try {
-      await method.verify(req, record);
+      verified = await method.verify(req, record);
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
       failure = error;
@@ -64,7 +69,7 @@ export function createClientAuthenticator(deps: { methods: readonly ClientAuthMe
     if (record.client.tokenEndpointAuthMethod !== method.name) throw new InvalidClient('auth_method_mismatch');
     if (failure) throw failure;
     if (record.client.disabled) throw new InvalidClient('client_disabled');
-    return { client: record.client, method: method.name };
+    return { client: record.client, method: method.name, cnf: verified?.cnf, auditDetails: verified?.auditDetails };
   };
 }
 

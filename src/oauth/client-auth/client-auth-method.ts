@@ -3,10 +3,17 @@ import type { TokenRequest } from '../token-request.ts';
 
 export type ClientCredentialsRecord = { client: Client; secrets: StoredSecret[] };
 
+/** How credentials travel; methods sharing one (the two certificate methods) are told apart by registration. */
+export type AuthMechanism = 'basic' | 'post' | 'assertion' | 'certificate';
+
+/** What a successful verification adds to the token: RFC 8705 §3 certificate binding. */
+export type VerifiedCredentials = { cnf?: Record<string, string>; auditDetails?: Record<string, string> };
+
 /** One way a client proves its identity at the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705). */
 export interface ClientAuthMethod {
   /** The token_endpoint_auth_method value clients register. */
   readonly name: string;
+  readonly mechanism: AuthMechanism;
   /** Body parameters this method consumes. */
   readonly params: ReadonlySet<string>;
   /** Whether the caller used this mechanism in the request, well-formed or not. */
@@ -17,5 +24,5 @@ export interface ClientAuthMethod {
    * Proves the credentials belong to `record`; throws InvalidClient with a reason otherwise.
    * Called with `record` undefined for an unknown client, to spend the same time (no enumeration).
    */
-  verify(req: TokenRequest, record: ClientCredentialsRecord | undefined): Promise<void>;
+  verify(req: TokenRequest, record: ClientCredentialsRecord | undefined): Promise<VerifiedCredentials>;
 }

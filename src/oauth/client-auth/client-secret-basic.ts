@@ -46,11 +46,13 @@ export function isBasicAuthorization(header: string | undefined): boolean {
 export function createClientSecretBasic(deps: { hasher: SecretHasher; clock: Clock }): ClientAuthMethod {
   return {
     name: 'client_secret_basic',
+    mechanism: 'basic',
     params: new Set(),
     presentedBy: (req) => isBasicAuthorization(req.authorization),
     claimedClientId: (req: TokenRequest) => parseBasicCredentials(req.authorization!).clientId,
     async verify(req, record) {
       verifySecret(deps.hasher, deps.clock, parseBasicCredentials(req.authorization!).secret, record);
+      return {};
     },
   };
 }

@@ -8,11 +8,13 @@ import { verifySecret } from './verify-secret.ts';
 export function createClientSecretPost(deps: { hasher: SecretHasher; clock: Clock }): ClientAuthMethod {
   return {
     name: 'client_secret_post',
+    mechanism: 'post',
     params: new Set(['client_id', 'client_secret']),
     presentedBy: (req) => req.params.has('client_secret'),
     claimedClientId: (req) => param(req, 'client_id'),
     async verify(req, record) {
       verifySecret(deps.hasher, deps.clock, param(req, 'client_secret')!, record);
+      return {};
     },
   };
 }

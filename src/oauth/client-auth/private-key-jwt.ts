@@ -1,0 +1,137 @@
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { Client } from '../../clients/client.ts';
+import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
+import { epochSeconds, type Clock } from '../../shared/clock.ts';
+import type { ReplayCache } from '../../tokens/replay-cache.ts';
+import { InvalidClient, InvalidRequest, type DenialReason } from '../errors.ts';
+import { JWT_BEARER_ASSERTION_TYPE, param, type TokenRequest } from '../token-request.ts';
+import type { ClientAuthMethod } from './client-auth-method.ts';
+import { JwksUnavailable, type RemoteJwksCache } from './remote-jwks.ts';
+
+/** RFC 7523 §3: exp is required and the assertion short-lived; nbf/iat may run ahead by this much. */
+const CLOCK_TOLERANCE_SECONDS = 60;
+const MAX_LIFETIME_AHEAD_SECONDS = 300;
+const MAX_AGE_SECONDS = 3600;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** draft-ietf-oauth-rfc7523bis: client-authentication+jwt, or none; never another JWT type (RFC 8725 §3.11). */
+const ACCEPTED_TYP = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
+
+export type PrivateKeyJwtDeps = {
+  clock: Clock;
+  replay: ReplayCache;
+  remoteJwks: RemoteJwksCache;
+  config: { issuer: string; tokenEndpoint: string };
+};
+
+function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
+  return new InvalidClient(reason as DenialReason, cause);
+}
+
+/** jose's errors, by code, as audit reasons (STYLE §2.6). */
+function reasonFor(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'assertion_expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing') return `assertion_missing_${error.claim}`;
+    if (error.claim === 'nbf' || error.claim === 'iat') return 'assertion_not_yet_valid';
+    return `assertion_wrong_${error.claim}`;
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return 'assertion_unknown_key';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'assertion_bad_signature';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'assertion_alg_not_allowed';
+  return 'assertion_malformed';
+}
+
+/**
+ * RFC 7523 §2.2 and §3: the client signs a JWT with a key whose public half it registered (jwks or
+ * jwks_uri). Keys come only from the registration: jwk, jku, x5u and x5c headers are never used
+ * or fetched (RFC 8725 §3.10). Asymmetric algorithms only, aud a single string naming us,
+ * iss = sub = client_id, a short exp, and a jti used once across all instances.
+ */
+export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
+  const { clock, replay, remoteJwks, config } = deps;
+
+  function assertion(req: TokenRequest): string {
+    const type = param(req, 'client_assertion_type');
+    const value = param(req, 'client_assertion');
+    if (type !== JWT_BEARER_ASSERTION_TYPE) {
+      throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`, { reason: 'malformed_credentials' });
+    }
+    if (value === undefined || value === '') throw new InvalidRequest('client_assertion is required with client_assertion_type', { reason: 'malformed_credentials' });
+    return value;
+  }
+
+  async function keySetFor(client: Client, kid: string | undefined): Promise<JSONWebKeySet> {
+    if (client.jwks) return client.jwks;
+    if (!client.jwksUri) throw fail('no_registered_keys');
+    try {
+      const cached = await remoteJwks.get(client.jwksUri);
+      if (kid === undefined || cached.keys.some((k) => k.kid === kid)) return cached;
+      return (await remoteJwks.refresh(client.jwksUri)) ?? cached;
+    } catch (error) {
+      if (error instanceof JwksUnavailable) throw fail('jwks_uri_unreachable', error);
+      throw error;
+    }
+  }
+
+  return {
+    name: 'private_key_jwt',
+    mechanism: 'assertion',
+    params: new Set(['client_assertion', 'client_assertion_type', 'client_id']),
+    presentedBy: (req) => req.params.has('client_assertion') || req.params.has('client_assertion_type'),
+
+    /** RFC 7523 §3 item 2: sub names the client (iss must equal it, checked on verification). */
+    claimedClientId(req) {
+      const jwt = assertion(req);
+      try {
+        const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as JWTPayload | null;
+        if (COMPACT_JWS.test(jwt) && typeof claims?.sub === 'string') return claims.sub;
+      } catch {
+        // Unreadable: the body's client_id, if any, names the client; verification will refuse it.
+      }
+      return param(req, 'client_id');
+    },
+
+    async verify(req, record) {
+      const jwt = assertion(req);
+      if (!record) throw fail('unknown_client');
+      const { client } = record;
+      if (!COMPACT_JWS.test(jwt)) throw fail('assertion_malformed');
+      let header;
+      try {
+        header = decodeProtectedHeader(jwt);
+      } catch (error) {
+        throw fail('assertion_malformed', error);
+      }
+      if (header === null || typeof header !== 'object') throw fail('assertion_malformed');
+      const algorithms = client.tokenEndpointAuthSigningAlg ? [client.tokenEndpointAuthSigningAlg] : [...ASSERTION_SIGNING_ALGS];
+      if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) throw fail('assertion_alg_not_allowed');
+      if (header.typ !== undefined && !ACCEPTED_TYP.has(String(header.typ).toLowerCase())) throw fail('assertion_wrong_typ');
+
+      const now = clock.now();
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(jwt, createLocalJWKSet(await keySetFor(client, header.kid)), {
+          algorithms,
+          issuer: client.clientId,
+          subject: client.clientId,
+          requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          currentDate: now,
+        }));
+      } catch (error) {
+        if (error instanceof InvalidClient) throw error;
+        throw fail(reasonFor(error), error);
+      }
+      // RFC 7523bis: aud is one string, the issuer (or, for older clients, the token endpoint).
+      if (typeof payload.aud !== 'string' || (payload.aud !== config.issuer && payload.aud !== config.tokenEndpoint)) throw fail('assertion_wrong_aud');
+      const nowSeconds = epochSeconds(now);
+      if (payload.exp! > nowSeconds + MAX_LIFETIME_AHEAD_SECONDS + CLOCK_TOLERANCE_SECONDS) throw fail('assertion_exp_too_far');
+      if (payload.iat !== undefined && payload.iat < nowSeconds - MAX_AGE_SECONDS) throw fail('assertion_too_old');
+      if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 255) throw fail('assertion_missing_jti');
+      if (!(await replay.useOnce(`assertion:${client.clientId}:${payload.jti}`, new Date((payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000)))) {
+        throw fail('assertion_replayed');
+      }
+      return { auditDetails: { assertion_jti: payload.jti } };
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import type { JSONWebKeySet } from 'jose';
+
+export class JwksUnavailable extends Error {}
+
+export type RemoteJwksOptions = { timeoutMs: number; ttlMs: number; cooldownMs: number; maxBytes: number; now?: () => number };
+
+/**
+ * Fetches and caches clients' jwks_uri documents (RFC 7591 §2): a bounded request (timeout, size,
+ * no redirects), kept for ttlMs, and refetched early (a key rotation on the client's side) at most
+ * once per cooldownMs, so assertions with random kids cannot make us hammer the client's server.
+ */
+export function createRemoteJwksCache(opts: RemoteJwksOptions) {
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { jwks: JSONWebKeySet; fetchedAt: number }>();
+
+  async function fetchJwks(uri: string): Promise<JSONWebKeySet> {
+    let response: Response;
+    try {
+      response = await fetch(uri, { redirect: 'error', signal: AbortSignal.timeout(opts.timeoutMs), headers: { accept: 'application/jwk-set+json, application/json' } });
+    } catch (error) {
+      throw new JwksUnavailable(`jwks_uri could not be fetched`, { cause: error });
+    }
+    if (!response.ok) throw new JwksUnavailable(`jwks_uri answered ${response.status}`);
+    const text = await response.text();
+    if (text.length > opts.maxBytes) throw new JwksUnavailable('jwks_uri document is too large');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new JwksUnavailable('jwks_uri did not return JSON');
+    }
+    if (!body || typeof body !== 'object' || !Array.isArray((body as JSONWebKeySet).keys)) throw new JwksUnavailable('jwks_uri did not return a JWK Set');
+    const jwks = { keys: (body as JSONWebKeySet).keys.filter((k) => !('d' in k) && k.kty !== 'oct') };
+    cache.set(uri, { jwks, fetchedAt: now() });
+    return jwks;
+  }
+
+  return {
+    async get(uri: string): Promise<JSONWebKeySet> {
+      const hit = cache.get(uri);
+      if (hit && now() - hit.fetchedAt < opts.ttlMs) return hit.jwks;
+      return fetchJwks(uri);
+    },
+    /** A fresh copy after an unknown kid, or undefined while the cool-down since the last fetch runs. */
+    async refresh(uri: string): Promise<JSONWebKeySet | undefined> {
+      const hit = cache.get(uri);
+      if (hit && now() - hit.fetchedAt < opts.cooldownMs) return undefined;
+      return fetchJwks(uri);
+    },
+  };
+}
+
+export type RemoteJwksCache = ReturnType<typeof createRemoteJwksCache>;
