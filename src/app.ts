@@ -49,6 +49,7 @@ export function buildApp(c: Container) {
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
     readCertificate: c.readCertificate,
+    rateLimitStore: c.rateLimitStore,
     failures: c.authFailures,
     limits: c.config.rateLimits,
     realm: c.config.issuer,
@@ -72,6 +73,7 @@ export function buildApp(c: Container) {
     audit: c.audit,
     verify: c.verifyAdminToken,
     rateLimit: c.config.rateLimits.admin,
+    rateLimitStore: c.rateLimitStore('admin'),
     logger: c.logger,
   }));
 

@@ -17,6 +17,10 @@ import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { createDpopVerifier } from './tokens/dpop.ts';
+import { connectRedis } from './persistence/redis-connection.ts';
+import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
+import { createRedisFailureStore } from './persistence/redis-failure-store.ts';
+import { createRedisRateLimitStore } from './persistence/redis-rate-limit-store.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
@@ -34,7 +38,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const hasher = createSecretHasher(kek);
   const audit = createAuditService({ clock });
   const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
-  const replay = createPrismaReplayCache(db, uow.gate, clock);
+  // REDIS_URL: state every instance must share (replay caches, rate-limit counters) lives in Redis.
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(db, uow.gate, clock);
   const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536 });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics();
@@ -70,10 +76,14 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     tokenEndpoint,
     clients,
     verifyAdminToken,
-    authFailures: createAuthFailureLimiter(config.rateLimits.authFailures),
+    authFailures: createAuthFailureLimiter(config.rateLimits.authFailures, redis ? createRedisFailureStore(redis) : undefined),
+    rateLimitStore: (name: string) => (redis ? createRedisRateLimitStore(redis, name) : undefined),
     readCertificate: createClientCertificateReader(config),
     signingAlgs: SIGNING_ALGS,
-    close: () => uow.close(),
+    async close() {
+      await uow.close();
+      if (redis?.isOpen) await redis.close();
+    },
   };
 }
 

@@ -5,7 +5,6 @@ import { userInfo } from 'node:os';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
 import { createContainer } from '../container.ts';
 import { keyInfo } from '../keys/signing-key.ts';
-import { applyMigrations } from '../persistence/migrations.ts';
 import { DomainError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 
@@ -27,7 +26,8 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  await applyMigrations(config.database);
+  // No migrations here: the service applies them at start-up, and on SQLite Prisma's schema
+  // engine locks the file exclusively, which fails while the service holds it open.
   const container = await createContainer(config, createLogger('warn'));
   const ctx = { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor: `cli:${userInfo().username}` };
   try {

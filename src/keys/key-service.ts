@@ -79,6 +79,8 @@ export class KeyChangeRefused extends Conflict {}
 export function createKeyService(deps: KeyServiceDeps) {
   const { uow, sealer, audit, clock, config } = deps;
   let current: KeySet | undefined;
+  let reloadsStarted = 0;
+  let newestApplied = 0;
 
   function fingerprintOf(records: readonly SigningKeyRecord[], now: Date): string {
     return records.map((r) => `${r.kid}:${r.state}:${isPublished(r, now) ? 1 : 0}`).join(',');
@@ -107,8 +109,13 @@ export function createKeyService(deps: KeyServiceDeps) {
    * retired key reaching its expiry (the fingerprint records what is published now).
    */
   async function reload(): Promise<void> {
+    const started = ++reloadsStarted;
     const now = clock.now();
     const records = await uow.stores.keys.listAll();
+    // A slower reload that read before a later one (say, before a revocation committed) holds an
+    // older key set; applying it would bring a revoked key back until the next tick.
+    if (started < newestApplied) return;
+    newestApplied = started;
     if (current && current.fingerprint === fingerprintOf(records, now)) return;
     current = buildKeySet(records, now);
   }
@@ -163,17 +170,20 @@ export function createKeyService(deps: KeyServiceDeps) {
   }
 
   /**
-   * Brings the stored set to its invariant: one active key and one next key of SIGNING_ALG.
-   * A next key of another algorithm (SIGNING_ALG changed) is withdrawn unused and replaced, so the
-   * change takes effect at the rotation after the new key's pre-publication.
+   * Brings the stored set to its invariant: one active key and one next key. At start-up
+   * (`adoptSigningAlg`) a next key of another algorithm (SIGNING_ALG changed) is withdrawn unused
+   * and replaced, so the change takes effect at the rotation after the new key's pre-publication.
+   * Scheduler ticks leave it alone: during a rolling restart, instances still running the old
+   * SIGNING_ALG would otherwise swap the next key back and forth, and it would never get old
+   * enough to sign.
    */
-  async function ensureKeySet(ctx: RequestContext): Promise<void> {
+  async function ensureKeySet(ctx: RequestContext, adoptSigningAlg: boolean): Promise<void> {
     const keys = current?.records ?? [];
     const next = findState(keys, 'next');
-    if (findState(keys, 'active') && next && next.alg === config.signingAlg) return;
+    if (findState(keys, 'active') && next && (!adoptSigningAlg || next.alg === config.signingAlg)) return;
     await change(async (stores, fresh, now) => {
       let nextKey = findState(fresh, 'next');
-      if (nextKey && nextKey.alg !== config.signingAlg) {
+      if (adoptSigningAlg && nextKey && nextKey.alg !== config.signingAlg) {
         await transitionOrFail(stores, nextKey.kid, 'next', 'retired', { retiredAt: now, expiresAt: now, wipePrivateKey: true });
         await recordKeyEvent(stores, ctx, 'key.retired', nextKey, { reason: 'signing_alg_changed' });
         nextKey = undefined;
@@ -194,7 +204,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     /** Loads the key set and repairs it (first start, a crash, a changed SIGNING_ALG). */
     async load(): Promise<void> {
       await reload();
-      await ensureKeySet(SYSTEM_CONTEXT);
+      await ensureKeySet(SYSTEM_CONTEXT, true);
       if (!current?.active) throw new Error('no active signing key after start-up');
     },
 
@@ -204,7 +214,7 @@ export function createKeyService(deps: KeyServiceDeps) {
      */
     async tick(): Promise<'rotated' | 'unchanged'> {
       await reload();
-      await ensureKeySet(SYSTEM_CONTEXT);
+      await ensureKeySet(SYSTEM_CONTEXT, false);
       if (!scheduledRotationDue(keySet().records, clock.now(), config)) return 'unchanged';
       try {
         await change(async (stores, keys, now) => {
@@ -245,7 +255,9 @@ export function createKeyService(deps: KeyServiceDeps) {
         if (key.state === 'revoked') return;
         await transitionOrFail(stores, key.kid, key.state, 'revoked', { revokedAt: now, wipePrivateKey: true });
         await recordKeyEvent(stores, ctx, 'key.revoked', key, { previous_state: key.state });
-        if (key.state === 'active') await promoteNext(stores, ctx, keys, now, undefined);
+        // The revoked key has left the JWKS, so it does not count towards the cap: the cap must
+        // never refuse an emergency.
+        if (key.state === 'active') await promoteNext(stores, ctx, keys.filter((k) => k.kid !== key.kid), now, undefined);
         else if (key.state === 'next') await createKey(stores, ctx, 'next', now);
       });
       const revoked = keySet().records.find((k) => k.kid === kid);

@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { AuditRepository } from '../../audit/audit-repository.ts';
 import type { AuditService } from '../../audit/audit-service.ts';
 import type { ClientService } from '../../clients/client-service.ts';
@@ -21,6 +21,7 @@ export type AdminRouterDeps = {
   audit: AuditService;
   verify: AdminTokenVerifier;
   rateLimit: number;
+  rateLimitStore: Store | undefined;
   logger: Logger;
 };
 
@@ -37,6 +38,7 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
 export function createAdminRouter(deps: AdminRouterDeps): Router {
   const router = Router();
   router.use(rateLimit({
+    ...(deps.rateLimitStore && { store: deps.rateLimitStore }),
     windowMs: 60_000,
     limit: deps.rateLimit,
     skip: () => deps.rateLimit === 0,

@@ -6,43 +6,59 @@
  */
 export type AuthFailureLimiter = {
   /** Seconds until the pair may try again, or undefined when it is not locked. */
-  lockedFor(clientId: string, address: string): number | undefined;
-  recordFailure(clientId: string, address: string): void;
+  lockedFor(clientId: string, address: string): Promise<number | undefined>;
+  recordFailure(clientId: string, address: string): Promise<void>;
 };
 
-const WINDOW_MS = 60_000;
+/** Where the counters live: this process, or Redis when instances must share them. */
+export type FailureCounterStore = {
+  /** The count and the milliseconds left in the pair's window (undefined when there is none). */
+  get(key: string): Promise<{ count: number; ttlMs: number } | undefined>;
+  increment(key: string, windowMs: number): Promise<void>;
+};
+
+export const FAILURE_WINDOW_MS = 60_000;
 /** Bounds memory under a spraying attack; the oldest windows are dropped first. */
 const MAX_TRACKED_PAIRS = 100_000;
 
-export function createAuthFailureLimiter(limit: number, now: () => number = Date.now): AuthFailureLimiter {
+export function createMemoryFailureStore(now: () => number = Date.now): FailureCounterStore {
   const windows = new Map<string, { count: number; resetAt: number }>();
-  const key = (clientId: string, address: string) => `${address} ${clientId}`;
-
-  function live(k: string) {
-    const entry = windows.get(k);
+  function live(key: string) {
+    const entry = windows.get(key);
     if (entry && entry.resetAt <= now()) {
-      windows.delete(k);
+      windows.delete(key);
       return undefined;
     }
     return entry;
   }
-
   return {
-    lockedFor(clientId, address) {
-      if (limit === 0) return undefined;
-      const entry = live(key(clientId, address));
-      return entry && entry.count >= limit ? Math.max(1, Math.ceil((entry.resetAt - now()) / 1000)) : undefined;
+    async get(key) {
+      const entry = live(key);
+      return entry && { count: entry.count, ttlMs: entry.resetAt - now() };
     },
-    recordFailure(clientId, address) {
-      if (limit === 0) return;
-      const k = key(clientId, address);
-      const entry = live(k);
+    async increment(key, windowMs) {
+      const entry = live(key);
       if (entry) {
         entry.count += 1;
         return;
       }
       if (windows.size >= MAX_TRACKED_PAIRS) windows.delete(windows.keys().next().value!);
-      windows.set(k, { count: 1, resetAt: now() + WINDOW_MS });
+      windows.set(key, { count: 1, resetAt: now() + windowMs });
+    },
+  };
+}
+
+export function createAuthFailureLimiter(limit: number, store: FailureCounterStore = createMemoryFailureStore()): AuthFailureLimiter {
+  const key = (clientId: string, address: string) => `${address} ${clientId}`;
+  return {
+    async lockedFor(clientId, address) {
+      if (limit === 0) return undefined;
+      const entry = await store.get(key(clientId, address));
+      return entry && entry.count >= limit ? Math.max(1, Math.ceil(entry.ttlMs / 1000)) : undefined;
+    },
+    async recordFailure(clientId, address) {
+      if (limit === 0) return;
+      await store.increment(key(clientId, address), FAILURE_WINDOW_MS);
     },
   };
 }

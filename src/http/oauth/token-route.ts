@@ -1,8 +1,9 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import { parseBasicCredentials, isBasicAuthorization } from '../../oauth/client-auth/client-secret-basic.ts';
 import { NUL_CHARACTER, type AuthenticationAttempt } from '../../oauth/client-auth/authenticate-client.ts';
-import { InvalidRequest, MethodNotAllowed, OAuthError, RateLimited, RequestTooLarge } from '../../oauth/errors.ts';
+import { InvalidRequest, MethodNotAllowed, OAuthError, RateLimited, RequestTooLarge, TemporarilyUnavailable } from '../../oauth/errors.ts';
+import { StorageUnavailable } from '../../shared/errors.ts';
 import type { TokenEndpoint } from '../../oauth/token-endpoint.ts';
 import type { CertificateEvidence, TokenRequest } from '../../oauth/token-request.ts';
 import type { AuthFailureLimiter } from '../middleware/auth-failure-limiter.ts';
@@ -12,6 +13,8 @@ import { parseTokenRequestBody } from './parse-token-request.ts';
 
 export type TokenRouteDeps = {
   endpoint: TokenEndpoint;
+  /** A shared counter store per limiter (Redis) or undefined for express-rate-limit's in-process one. */
+  rateLimitStore: (name: string) => Store | undefined;
   readCertificate: (req: Request) => CertificateEvidence;
   failures: AuthFailureLimiter;
   limits: { tokenPerClient: number; tokenPerAddress: number };
@@ -48,8 +51,9 @@ function retryAfter(req: Request): number {
   return reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
 }
 
-function limiter(limit: number, key: (req: Request, res: Response) => string | undefined, reason: 'rate_limited') {
+function limiter(limit: number, key: (req: Request, res: Response) => string | undefined, reason: 'rate_limited', store: Store | undefined) {
   return rateLimit({
+    ...(store && { store }),
     windowMs: WINDOW_MS,
     limit,
     standardHeaders: 'draft-8',
@@ -63,11 +67,11 @@ function limiter(limit: number, key: (req: Request, res: Response) => string | u
 
 export function createTokenRouter(deps: TokenRouteDeps): Router {
   const router = Router();
-  const byAddress = limiter(deps.limits.tokenPerAddress, (req) => ipKeyGenerator(req.ip ?? 'unknown'), 'rate_limited');
+  const byAddress = limiter(deps.limits.tokenPerAddress, (req) => ipKeyGenerator(req.ip ?? 'unknown'), 'rate_limited', deps.rateLimitStore('token-address'));
   const byClient = limiter(deps.limits.tokenPerClient, (req, res) => {
     const id = claimedClientId(req, res.locals.tokenRequest as TokenRequest | undefined);
     return id === undefined ? undefined : `client ${id}`;
-  }, 'rate_limited');
+  }, 'rate_limited', deps.rateLimitStore('token-client'));
 
   function parse(req: Request, res: Response, next: NextFunction): void {
     const tokenRequest: TokenRequest = {
@@ -81,9 +85,9 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
     next();
   }
 
-  function checkLockout(req: Request, res: Response, next: NextFunction): void {
+  async function checkLockout(req: Request, res: Response, next: NextFunction): Promise<void> {
     const id = claimedClientId(req, res.locals.tokenRequest as TokenRequest);
-    const lockedFor = id === undefined ? undefined : deps.failures.lockedFor(id, req.ip ?? '');
+    const lockedFor = id === undefined ? undefined : await deps.failures.lockedFor(id, req.ip ?? '');
     if (lockedFor !== undefined) {
       next(new RateLimited('too many failed authentications; retry later', { reason: 'auth_failures_locked', retryAfterSeconds: lockedFor }));
       return;
@@ -120,7 +124,8 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
     }
     if (oauthError.status === 401) {
       const id = claimedClientId(req, tokenRequest);
-      if (id !== undefined) deps.failures.recordFailure(id, req.ip ?? '');
+      // Counting must not turn a refusal into a 500: a counter store that is down only loses this count.
+      if (id !== undefined) await deps.failures.recordFailure(id, req.ip ?? '').catch(() => undefined);
     }
     sendOAuthError(res, oauthError, { basicAttempted: isBasicAuthorization(req.get('authorization')), realm: deps.realm });
   });
@@ -131,6 +136,9 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
 function toOAuthError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
   const type = (error as { type?: string } | null)?.type;
+  if (error instanceof StorageUnavailable) {
+    return new TemporarilyUnavailable('the service is temporarily unable to check this request; retry later', { reason: 'storage_unavailable', cause: error, retryAfterSeconds: 5 });
+  }
   if (type === 'entity.too.large') return new RequestTooLarge('the request body is too large', { reason: 'body_too_large' });
   if (typeof type === 'string') return new InvalidRequest('the request body could not be read', { reason: 'malformed_request', cause: error });
   throw error;
