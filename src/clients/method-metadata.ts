@@ -45,10 +45,11 @@ function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean):
   if (key.kty === 'oct') return `key ${index} is symmetric (kty oct): only asymmetric keys may be registered`;
   if (!['RSA', 'EC', 'OKP'].includes(String(key.kty))) return `key ${index} has an unsupported kty`;
   if (key.alg !== undefined && !(ASSERTION_SIGNING_ALGS as readonly string[]).includes(String(key.alg))) return `key ${index} has alg ${String(key.alg)}, not an allowed asymmetric algorithm`;
+  let certificate: X509Certificate | undefined;
   if (key.x5c !== undefined) {
     if (!Array.isArray(key.x5c) || !key.x5c.every((c) => typeof c === 'string')) return `key ${index} has a malformed x5c`;
     try {
-      new X509Certificate(Buffer.from(key.x5c[0] as string, 'base64'));
+      certificate = new X509Certificate(Buffer.from(key.x5c[0] as string, 'base64'));
     } catch {
       return `key ${index} has an x5c certificate that cannot be read`;
     }
@@ -57,6 +58,8 @@ function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean):
   try {
     const publicKey = createPublicKey({ key: key as never, format: 'jwk' });
     if (publicKey.asymmetricKeyType === 'rsa' && (publicKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return `key ${index} is an RSA key under 2048 bits`;
+    // RFC 7517 §4.7: the x5c certificate's key MUST match the JWK's; else two keys would authenticate the client.
+    if (certificate && !certificate.publicKey.equals(publicKey)) return `key ${index} has an x5c certificate for a different key`;
   } catch {
     return `key ${index} is not a valid public JWK`;
   }

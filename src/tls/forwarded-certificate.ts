@@ -31,9 +31,13 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
   return parts;
 }
 
+/**
+ * Envoy quotes a value without escaping inside it: a backslash there is the RFC 4514 escape of the
+ * Subject it copied ("CN=orders\,O=shop" is one CN). Removing it would turn that CN into two RDNs.
+ */
 function unquote(value: string): string {
   const v = value.trim();
-  return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
+  return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
 }
 
 /**

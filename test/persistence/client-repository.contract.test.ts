@@ -42,6 +42,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     audience: ['https://orders.internal'],
     accessTokenTtl: null,
     subject: clientId,
+    tokenEndpointAuthSigningAlg: null,
     jwks: null,
     jwksUri: null,
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createAuthFailureLimiter } from '../../src/http/middleware/auth-failure-limiter.ts';
+import { createAuthFailureLimiter, createMemoryFailureStore } from '../../src/http/middleware/auth-failure-limiter.ts';
 
 /** A clock the test moves by hand. */
 function manualClock(start = 1_700_000_000_000) {
@@ -9,57 +9,57 @@ function manualClock(start = 1_700_000_000_000) {
 }
 
 describe('createAuthFailureLimiter', () => {
-  it('RL-01 locks a (client, address) pair once the limit of failures is reached, for the rest of the minute', () => {
+  it('RL-01 locks a (client, address) pair once the limit of failures is reached, for the rest of the minute', async () => {
     const clock = manualClock();
-    const limiter = createAuthFailureLimiter(3, clock.now);
-    limiter.recordFailure('c-basic', '203.0.113.7');
+    const limiter = createAuthFailureLimiter(3, createMemoryFailureStore(clock.now));
+    await limiter.recordFailure('c-basic', '203.0.113.7');
     clock.advance(10_000);
-    limiter.recordFailure('c-basic', '203.0.113.7');
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.7'), undefined);
-    limiter.recordFailure('c-basic', '203.0.113.7');
+    await limiter.recordFailure('c-basic', '203.0.113.7');
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.7'), undefined);
+    await limiter.recordFailure('c-basic', '203.0.113.7');
     // The window opened at the first failure, 10 s ago.
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.7'), 50);
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.7'), 50);
     clock.advance(49_500);
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.7'), 1);
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.7'), 1);
     clock.advance(500);
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.7'), undefined);
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.7'), undefined);
   });
 
-  it('RL-01 keys by the pair: the same client from another address, or another client from the address, is not locked', () => {
-    const limiter = createAuthFailureLimiter(2, manualClock().now);
-    limiter.recordFailure('c-basic', '203.0.113.7');
-    limiter.recordFailure('c-basic', '203.0.113.7');
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.7'), 60);
-    assert.equal(limiter.lockedFor('c-basic', '203.0.113.8'), undefined);
-    assert.equal(limiter.lockedFor('c-post', '203.0.113.7'), undefined);
+  it('RL-01 keys by the pair: the same client from another address, or another client from the address, is not locked', async () => {
+    const limiter = createAuthFailureLimiter(2, createMemoryFailureStore(manualClock().now));
+    await limiter.recordFailure('c-basic', '203.0.113.7');
+    await limiter.recordFailure('c-basic', '203.0.113.7');
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.7'), 60);
+    assert.equal(await limiter.lockedFor('c-basic', '203.0.113.8'), undefined);
+    assert.equal(await limiter.lockedFor('c-post', '203.0.113.7'), undefined);
   });
 
-  it('does not extend the lock with failures recorded while locked (fixed window)', () => {
+  it('does not extend the lock with failures recorded while locked (fixed window)', async () => {
     const clock = manualClock();
-    const limiter = createAuthFailureLimiter(2, clock.now);
-    limiter.recordFailure('c', '198.51.100.1');
-    limiter.recordFailure('c', '198.51.100.1');
+    const limiter = createAuthFailureLimiter(2, createMemoryFailureStore(clock.now));
+    await limiter.recordFailure('c', '198.51.100.1');
+    await limiter.recordFailure('c', '198.51.100.1');
     clock.advance(30_000);
-    for (let i = 0; i < 10; i++) limiter.recordFailure('c', '198.51.100.1');
-    assert.equal(limiter.lockedFor('c', '198.51.100.1'), 30);
+    for (let i = 0; i < 10; i++) await limiter.recordFailure('c', '198.51.100.1');
+    assert.equal(await limiter.lockedFor('c', '198.51.100.1'), 30);
   });
 
-  it('starts a fresh window after the old one ends', () => {
+  it('starts a fresh window after the old one ends', async () => {
     const clock = manualClock();
-    const limiter = createAuthFailureLimiter(2, clock.now);
-    limiter.recordFailure('c', '198.51.100.1');
-    limiter.recordFailure('c', '198.51.100.1');
+    const limiter = createAuthFailureLimiter(2, createMemoryFailureStore(clock.now));
+    await limiter.recordFailure('c', '198.51.100.1');
+    await limiter.recordFailure('c', '198.51.100.1');
     clock.advance(60_000);
-    assert.equal(limiter.lockedFor('c', '198.51.100.1'), undefined);
-    limiter.recordFailure('c', '198.51.100.1');
-    assert.equal(limiter.lockedFor('c', '198.51.100.1'), undefined, 'one failure in the new window');
-    limiter.recordFailure('c', '198.51.100.1');
-    assert.equal(limiter.lockedFor('c', '198.51.100.1'), 60);
+    assert.equal(await limiter.lockedFor('c', '198.51.100.1'), undefined);
+    await limiter.recordFailure('c', '198.51.100.1');
+    assert.equal(await limiter.lockedFor('c', '198.51.100.1'), undefined, 'one failure in the new window');
+    await limiter.recordFailure('c', '198.51.100.1');
+    assert.equal(await limiter.lockedFor('c', '198.51.100.1'), 60);
   });
 
-  it('never locks when the limit is 0', () => {
-    const limiter = createAuthFailureLimiter(0, manualClock().now);
-    for (let i = 0; i < 1000; i++) limiter.recordFailure('c', '198.51.100.1');
-    assert.equal(limiter.lockedFor('c', '198.51.100.1'), undefined);
+  it('never locks when the limit is 0', async () => {
+    const limiter = createAuthFailureLimiter(0, createMemoryFailureStore(manualClock().now));
+    for (let i = 0; i < 1000; i++) await limiter.recordFailure('c', '198.51.100.1');
+    assert.equal(await limiter.lockedFor('c', '198.51.100.1'), undefined);
   });
 });
