@@ -65,10 +65,10 @@ function bound(cert: PresentedCertificate): VerifiedCredentials {
 
 export type CertificateMethodDeps = { clock: Clock; trustAnchors: readonly X509Certificate[]; remoteJwks: RemoteJwksCache };
 
-/** RFC 8705 §2.1: a certificate from the configured CA whose subject the client registered. */
-export function createTlsClientAuth(deps: CertificateMethodDeps): ClientAuthMethod {
+/** The part both RFC 8705 methods share; `check` is what makes the certificate this client's. */
+function certificateMethod(name: string, check: (cert: PresentedCertificate, record: ClientCredentialsRecord) => Promise<void>): ClientAuthMethod {
   return {
-    name: 'tls_client_auth',
+    name,
     mechanism: 'certificate',
     params: new Set(['client_id']),
     presentedBy,
@@ -76,14 +76,21 @@ export function createTlsClientAuth(deps: CertificateMethodDeps): ClientAuthMeth
     async verify(req, record) {
       const cert = presentedCertificate(req);
       if (!record) throw fail('unknown_client');
-      if (cert.kind === 'certificate') {
-        const rejection = validateChain(cert.leaf, cert.intermediates, deps.trustAnchors, deps.clock.now());
-        if (rejection) throw fail(rejection);
-      }
-      if (!matchesRegistration(record.client, cert)) throw fail('cert_subject_mismatch');
+      await check(cert, record);
       return bound(cert);
     },
   };
+}
+
+/** RFC 8705 §2.1: a certificate from the configured CA whose subject the client registered. */
+export function createTlsClientAuth(deps: CertificateMethodDeps): ClientAuthMethod {
+  return certificateMethod('tls_client_auth', async (cert, record) => {
+    if (cert.kind === 'certificate') {
+      const rejection = validateChain(cert.leaf, cert.intermediates, deps.trustAnchors, deps.clock.now());
+      if (rejection) throw fail(rejection);
+    }
+    if (!matchesRegistration(record.client, cert)) throw fail('cert_subject_mismatch');
+  });
 }
 
 function spki(key: ReturnType<typeof createPublicKey>): string {
@@ -96,31 +103,21 @@ export function createSelfSignedTlsClientAuth(deps: CertificateMethodDeps): Clie
     const { jwks, jwksUri } = record.client;
     return jwks?.keys ?? (jwksUri ? (await deps.remoteJwks.get(jwksUri).catch(() => ({ keys: [] }))).keys : []);
   }
-  return {
-    name: 'self_signed_tls_client_auth',
-    mechanism: 'certificate',
-    params: new Set(['client_id']),
-    presentedBy,
-    claimedClientId: (req) => param(req, 'client_id'),
-    async verify(req, record) {
-      const cert = presentedCertificate(req);
-      if (!record) throw fail('unknown_client');
-      if (cert.kind !== 'certificate') throw fail('certificate_missing');
-      const rejection = checkLeaf(cert.leaf, deps.clock.now());
-      if (rejection) throw fail(rejection);
-      const presentedKey = spki(cert.leaf.publicKey);
-      const raw = cert.leaf.raw.toString('base64');
-      const match = (await registeredKeys(record)).some((jwk) => {
-        const x5c = (jwk as { x5c?: unknown }).x5c;
-        if (Array.isArray(x5c) && x5c[0] === raw) return true;
-        try {
-          return (jwk.n !== undefined || jwk.x !== undefined) && spki(createPublicKey({ key: jwk as never, format: 'jwk' })) === presentedKey;
-        } catch {
-          return false;
-        }
-      });
-      if (!match) throw fail('cert_not_registered');
-      return bound(cert);
-    },
-  };
+  return certificateMethod('self_signed_tls_client_auth', async (cert, record) => {
+    if (cert.kind !== 'certificate') throw fail('certificate_missing');
+    const rejection = checkLeaf(cert.leaf, deps.clock.now());
+    if (rejection) throw fail(rejection);
+    const presentedKey = spki(cert.leaf.publicKey);
+    const raw = cert.leaf.raw.toString('base64');
+    const match = (await registeredKeys(record)).some((jwk) => {
+      const x5c = (jwk as { x5c?: unknown }).x5c;
+      if (Array.isArray(x5c) && x5c[0] === raw) return true;
+      try {
+        return (jwk.n !== undefined || jwk.x !== undefined) && spki(createPublicKey({ key: jwk as never, format: 'jwk' })) === presentedKey;
+      } catch {
+        return false;
+      }
+    });
+    if (!match) throw fail('cert_not_registered');
+  });
 }
