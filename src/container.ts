@@ -41,7 +41,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   // REDIS_URL: state every instance must share (replay caches, rate-limit counters) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(db, uow.gate, clock);
-  const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536 });
+  // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
+  const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, now: () => clock.now().getTime() });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics();
   const tokenEndpoint = createTokenEndpoint({

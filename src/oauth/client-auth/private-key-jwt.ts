@@ -13,6 +13,12 @@ const CLOCK_TOLERANCE_SECONDS = 60;
 const MAX_LIFETIME_AHEAD_SECONDS = 300;
 const MAX_AGE_SECONDS = 3600;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/**
+ * Compact JWS with the signature possibly empty: an unsecured JWT (alg none, `h.p.`) still names its
+ * client, so it is refused as that client's bad assertion (401, RFC 8725 §3.1), not as a request
+ * that names no client (400).
+ */
+const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** draft-ietf-oauth-rfc7523bis: client-authentication+jwt, or none; never another JWT type (RFC 8725 §3.11). */
 const ACCEPTED_TYP = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
 
@@ -84,7 +90,7 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
       const jwt = assertion(req);
       try {
         const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as JWTPayload | null;
-        if (COMPACT_JWS.test(jwt) && typeof claims?.sub === 'string') return claims.sub;
+        if (JWS_SHAPE.test(jwt) && typeof claims?.sub === 'string') return claims.sub;
       } catch {
         // Unreadable: the body's client_id, if any, names the client; verification will refuse it.
       }

@@ -12,6 +12,17 @@ export type RemoteJwksOptions = { timeoutMs: number; ttlMs: number; cooldownMs: 
 export function createRemoteJwksCache(opts: RemoteJwksOptions) {
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { jwks: JSONWebKeySet; fetchedAt: number }>();
+  /** The fetch under way per uri: concurrent requests (random kids arriving together) share it, not one each. */
+  const inFlight = new Map<string, Promise<JSONWebKeySet>>();
+
+  function fetchShared(uri: string): Promise<JSONWebKeySet> {
+    let pending = inFlight.get(uri);
+    if (!pending) {
+      pending = fetchJwks(uri).finally(() => inFlight.delete(uri));
+      inFlight.set(uri, pending);
+    }
+    return pending;
+  }
 
   async function fetchJwks(uri: string): Promise<JSONWebKeySet> {
     let response: Response;
@@ -39,13 +50,13 @@ export function createRemoteJwksCache(opts: RemoteJwksOptions) {
     async get(uri: string): Promise<JSONWebKeySet> {
       const hit = cache.get(uri);
       if (hit && now() - hit.fetchedAt < opts.ttlMs) return hit.jwks;
-      return fetchJwks(uri);
+      return fetchShared(uri);
     },
     /** A fresh copy after an unknown kid, or undefined while the cool-down since the last fetch runs. */
     async refresh(uri: string): Promise<JSONWebKeySet | undefined> {
       const hit = cache.get(uri);
       if (hit && now() - hit.fetchedAt < opts.cooldownMs) return undefined;
-      return fetchJwks(uri);
+      return fetchShared(uri);
     },
   };
 }
