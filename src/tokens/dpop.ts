@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { joseFailureReason } from '../oauth/jose-failure.ts';
 import { ASSERTION_SIGNING_ALGS } from '../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../shared/clock.ts';
 import type { ReplayCache } from './replay-cache.ts';
@@ -33,7 +34,7 @@ export function createDpopVerifier(deps: { clock: Clock; replay: ReplayCache; co
       payload = result.payload;
       jwk = result.protectedHeader.jwk!;
     } catch (error) {
-      throw new InvalidDpopProofError(error instanceof errors.JOSEError ? `dpop_${error.code.replace(/^ERR_/, '').toLowerCase()}` : 'dpop_malformed', { cause: error });
+      throw new InvalidDpopProofError(joseFailureReason(error, 'dpop'), { cause: error });
     }
     if (payload.htm !== 'POST') throw new InvalidDpopProofError('dpop_wrong_htm');
     if (typeof payload.htu !== 'string' || payload.htu.split(/[?#]/)[0] !== deps.config.tokenEndpoint) throw new InvalidDpopProofError('dpop_wrong_htu');

@@ -43,7 +43,19 @@ function namedClientId(req: Request, tokenRequest: TokenRequest | undefined): st
       return undefined;
     }
   }
-  return tokenRequest?.params.get('client_id')?.[0];
+  const bodyId = tokenRequest?.params.get('client_id')?.[0];
+  const assertion = tokenRequest?.params.get('client_assertion')?.[0];
+  return bodyId ?? (assertion === undefined ? undefined : assertionSubject(assertion));
+}
+
+/** RFC 7523 §3: an assertion names its client in sub; read unverified, only to key rate limits. */
+function assertionSubject(jwt: string): string | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown } | null;
+    return typeof claims?.sub === 'string' && claims.sub.length <= 255 ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function retryAfter(req: Request): number {

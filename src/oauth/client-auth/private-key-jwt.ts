@@ -1,10 +1,11 @@
-import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { Client } from '../../clients/client.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../../shared/clock.ts';
 import type { ReplayCache } from '../../tokens/replay-cache.ts';
 import { InvalidClient, InvalidRequest, type DenialReason } from '../errors.ts';
 import { JWT_BEARER_ASSERTION_TYPE, param, type TokenRequest } from '../token-request.ts';
+import { joseFailureReason } from '../jose-failure.ts';
 import type { ClientAuthMethod } from './client-auth-method.ts';
 import { JwksUnavailable, type RemoteJwksCache } from './remote-jwks.ts';
 
@@ -31,20 +32,6 @@ export type PrivateKeyJwtDeps = {
 
 function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
   return new InvalidClient(reason as DenialReason, cause);
-}
-
-/** jose's errors, by code, as audit reasons (STYLE §2.6). */
-function reasonFor(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return 'assertion_expired';
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.reason === 'missing') return `assertion_missing_${error.claim}`;
-    if (error.claim === 'nbf' || error.claim === 'iat') return 'assertion_not_yet_valid';
-    return `assertion_wrong_${error.claim}`;
-  }
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return 'assertion_unknown_key';
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'assertion_bad_signature';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'assertion_alg_not_allowed';
-  return 'assertion_malformed';
 }
 
 /**
@@ -126,7 +113,7 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
         }));
       } catch (error) {
         if (error instanceof InvalidClient) throw error;
-        throw fail(reasonFor(error), error);
+        throw fail(joseFailureReason(error, 'assertion'), error);
       }
       // RFC 7523bis: aud is one string, the issuer (or, for older clients, the token endpoint).
       if (typeof payload.aud !== 'string' || (payload.aud !== config.issuer && payload.aud !== config.tokenEndpoint)) throw fail('assertion_wrong_aud');

@@ -588,6 +588,7 @@ describe('admin API: clients (AD-02 … AD-07)', () => {
       // PATCH cannot create the collision either.
       const patched = await patch('c-subj-2', { subject: 'c-dup' });
       expectProblem(patched, 409);
+      expectMatchesOpenApi(patched, 'PATCH', '/admin/clients/{client_id}');
       assert.equal((await get('/admin/clients/c-subj-2')).body.subject, 'c-future');
 
       const subjects = (await listAll()).map((c) => c.subject);

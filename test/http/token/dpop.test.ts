@@ -136,10 +136,10 @@ describe('POST /token with a DPoP proof (RFC 9449)', () => {
 
   it('refuses a proof missing jti, htm, htu or iat', async () => {
     for (const claim of ['jti', 'htm', 'htu', 'iat']) {
-      await expectInvalidProof(await send(await proof({ claims: { [claim]: undefined } })), 'dpop_jwt_claim_validation_failed');
+      await expectInvalidProof(await send(await proof({ claims: { [claim]: undefined } })), `dpop_missing_${claim}`);
     }
     await expectInvalidProof(await send(await proof({ claims: { jti: 42 } })), 'dpop_missing_jti');
-    await expectInvalidProof(await send(await proof({ claims: { iat: 'now' } })), 'dpop_jwt_claim_validation_failed');
+    await expectInvalidProof(await send(await proof({ claims: { iat: 'now' } })), 'dpop_wrong_iat');
   });
 
   it('refuses a replayed proof, also for another client', async () => {
@@ -151,24 +151,24 @@ describe('POST /token with a DPoP proof (RFC 9449)', () => {
 
   it('refuses a private key in the header jwk', async () => {
     const { kid: _kid, use: _use, ...privateJwk } = ec.privateJwk;
-    await expectInvalidProof(await send(await proof({ header: { jwk: privateJwk } })), 'dpop_jws_invalid');
+    await expectInvalidProof(await send(await proof({ header: { jwk: privateJwk } })), 'dpop_malformed');
   });
 
   it('refuses HS256 and none', async () => {
     const { kid: _kid, use: _use, alg: _alg, ...jwk } = ec.publicJwk;
     const claims = { jti: crypto.randomUUID(), htm: 'POST', htu: tokenEndpoint(), iat: now() };
-    await expectInvalidProof(await send(hmacJws({ typ: 'dpop+jwt', alg: 'HS256', jwk }, claims, 'secret')), 'dpop_jose_alg_not_allowed');
-    await expectInvalidProof(await send(compactJws({ typ: 'dpop+jwt', alg: 'none', jwk }, claims, '')), 'dpop_jose_alg_not_allowed');
+    await expectInvalidProof(await send(hmacJws({ typ: 'dpop+jwt', alg: 'HS256', jwk }, claims, 'secret')), 'dpop_alg_not_allowed');
+    await expectInvalidProof(await send(compactJws({ typ: 'dpop+jwt', alg: 'none', jwk }, claims, '')), 'dpop_alg_not_allowed');
   });
 
   it('refuses a typ other than dpop+jwt, a missing typ, and a proof signed by another key than its jwk', async () => {
     for (const typ of ['jwt', 'at+jwt', 'client-authentication+jwt', undefined]) {
-      await expectInvalidProof(await send(await proof({ header: { typ } })), 'dpop_jwt_claim_validation_failed');
+      await expectInvalidProof(await send(await proof({ header: { typ } })), 'dpop_wrong_typ');
     }
     // An RS256 signature with an EC key in jwk: the key cannot even be used for the alg.
-    await expectInvalidProof(await send(await proof({ signWith: rsa.privateKey, header: { alg: 'RS256' } })), 'dpop_jose_not_supported');
-    await expectInvalidProof(await send(await proof({ key: ec, signWith: (await createSigningKey('ES256')).privateKey })), 'dpop_jws_signature_verification_failed');
-    await expectInvalidProof(await send('abc'), 'dpop_jws_invalid');
+    await expectInvalidProof(await send(await proof({ signWith: rsa.privateKey, header: { alg: 'RS256' } })), 'dpop_malformed');
+    await expectInvalidProof(await send(await proof({ key: ec, signWith: (await createSigningKey('ES256')).privateKey })), 'dpop_bad_signature');
+    await expectInvalidProof(await send('abc'), 'dpop_malformed');
   });
 
   it('works with openid-client v6 DPoP handles', async () => {
