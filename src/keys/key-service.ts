@@ -1,13 +1,12 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { exportJWK, generateKeyPair } from 'jose';
 import type { RequestContext } from '../audit/audit-event.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { SigningAlg } from '../config/config-schema.ts';
 import type { Clock } from '../shared/clock.ts';
 import { Conflict, NotFound } from '../shared/errors.ts';
-import { randomToken } from '../shared/ids.ts';
 import type { Stores, UnitOfWork } from '../shared/unit-of-work.ts';
-import { buildJwksDocument, publicOnly, type JwksDocument } from './jwks-document.ts';
+import { generateSigningKey } from './generate-signing-key.ts';
+import { buildJwksDocument, type JwksDocument } from './jwks-document.ts';
 import type { KeySealer } from './key-encryption.ts';
 import {
   findState,
@@ -40,29 +39,6 @@ export type KeyServiceDeps = {
 };
 
 export const SYSTEM_CONTEXT: RequestContext = { requestId: 'key-lifecycle', sourceAddress: undefined };
-
-/** A kid that is never reused: creation date for operators, 96 random bits for uniqueness. */
-function newKid(now: Date): string {
-  return `${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomToken(12)}`;
-}
-
-async function generateSigningKey(alg: SigningAlg, sealer: KeySealer, now: Date, state: 'next' | 'active'): Promise<SigningKeyRecord> {
-  const kid = newKid(now);
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' && { crv: 'Ed25519' }) });
-  const publicJwk = { ...publicOnly(await exportJWK(publicKey)), kid, use: 'sig', alg };
-  return {
-    kid,
-    alg,
-    state,
-    publicJwk,
-    encryptedPrivateJwk: sealer.seal(JSON.stringify(await exportJWK(privateKey)), kid),
-    createdAt: now,
-    activatedAt: state === 'active' ? now : null,
-    retiredAt: null,
-    expiresAt: null,
-    revokedAt: null,
-  };
-}
 
 /** A concurrent rotation or revocation changed the key set first; nothing of ours was written. */
 export class KeySetChanged extends Conflict {}

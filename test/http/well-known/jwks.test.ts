@@ -107,7 +107,7 @@ describe('GET /.well-known/jwks.json', () => {
   });
 
   it('JW-03 answers If-None-Match with the current ETag by 304 with no body, keeping ETag and Cache-Control', async () => {
-    const full = await t.agent.get(JWKS).expect(200);
+    await t.agent.get(JWKS).expect(200);
     // RFC 9110 §13.1.2: If-None-Match uses weak comparison, takes a list, and "*" matches any current representation.
     for (const header of [etag, `"stale", ${etag}`, `W/${etag}`, `"a",W/"b" , ${etag}`, '*']) {
       const res = await t.agent.get(JWKS).set('if-none-match', header);
