@@ -24,6 +24,24 @@ declare const WebAssembly: {
 let instantiated: Promise<void> | undefined;
 
 /**
+ * The engine arms 10-second timers (timeouts around its queries) that it never clears; left
+ * referenced, each one keeps a process that has finished its migrations alive for 10 s. Unref'd,
+ * they still fire while the process has other work.
+ */
+function withUnrefTimers(imports: typeof bindings): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(imports).map(([name, value]) => [
+    name,
+    name.startsWith('__wbg_setTimeout_') && typeof value === 'function'
+      ? (...args: unknown[]) => {
+        const timer = (value as (...a: unknown[]) => NodeJS.Timeout)(...args);
+        timer.unref?.();
+        return timer;
+      }
+      : value,
+  ]));
+}
+
+/**
  * Prisma's schema engine, compiled to WebAssembly, so migrations need no native binary and no
  * download. The package's own entry point imports the .wasm file as an ES module, which Node 20
  * allows only behind --experimental-wasm-modules; instantiating it here does the same without a flag.
@@ -33,7 +51,7 @@ function instantiateWasm(): Promise<void> {
     const bindingsUrl = import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg');
     const wasmPath = fileURLToPath(bindingsUrl).replace(/\.js$/, '.wasm');
     const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), {
-      './schema_engine_bg.js': bindings,
+      './schema_engine_bg.js': withUnrefTimers(bindings),
     });
     bindings.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
