@@ -6,20 +6,12 @@ import jwksClient from 'jwks-rsa';
 import pg from 'pg';
 import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
 import { testDatabaseProvider } from '../helpers/test-database.ts';
+import { FAST_KEY_LIFECYCLE } from '../helpers/fast-key-lifecycle.ts';
 
 const ORDERS = 'https://orders.internal';
 const ISSUER = 'http://identity.test';
 /** Every instance of one deployment: one issuer (tokens and admin audiences agree), fast key timings. */
-const ENV = {
-  ISSUER,
-  KEY_PREPUBLISH: '3',
-  JWKS_MAX_AGE: '1',
-  KEY_SYNC_INTERVAL: '1',
-  KEY_ROTATION_INTERVAL: '60',
-  RATE_LIMIT_TOKEN_PER_CLIENT: '0',
-  RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
-  LOG_LEVEL: 'warn',
-};
+const ENV = { ISSUER, ...FAST_KEY_LIFECYCLE, LOG_LEVEL: 'warn' };
 /** How long past KEY_SYNC_INTERVAL a change may take to reach another instance (a tick, a query, a busy machine). */
 const SYNC_MARGIN_MS = 1500;
 

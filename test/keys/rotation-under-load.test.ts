@@ -4,6 +4,7 @@ import { decodeProtectedHeader, type JWK } from 'jose';
 import jwt from 'jsonwebtoken';
 import jwksClient from 'jwks-rsa';
 import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
+import { FAST_KEY_LIFECYCLE } from '../helpers/fast-key-lifecycle.ts';
 
 const ORDERS = 'https://orders.internal';
 const WORKERS = 8;
@@ -49,15 +50,7 @@ describe('KR-03 rotation under continuous concurrent issuance, one instance', ()
   let client: RegisteredClient;
 
   before(async () => {
-    t = await startTestService({
-      KEY_PREPUBLISH: '3',
-      JWKS_MAX_AGE: '1',
-      KEY_SYNC_INTERVAL: '1',
-      KEY_ROTATION_INTERVAL: '60',
-      RATE_LIMIT_TOKEN_PER_CLIENT: '0',
-      RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
-      LOG_LEVEL: 'warn',
-    });
+    t = await startTestService({ ...FAST_KEY_LIFECYCLE, LOG_LEVEL: 'warn' });
     client = await t.registerClient();
   });
   after(() => t.stop());

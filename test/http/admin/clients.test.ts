@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Response } from 'supertest';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
+import { expectProblemDocument } from '../../helpers/problem.ts';
 
 /** The request a supertest response answers (its typings omit it). */
 function requestOf(res: Response): { method: string; path: string } {
@@ -36,16 +37,8 @@ async function tableRows(t: TestService, table: 'Client' | 'ClientSecret' | 'Aud
 
 /** RFC 9457 problem document with the fields contract §5 requires; for a 400, the failing fields. */
 function expectProblem(res: Response, status: number, field?: string): void {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json(;|$)/);
-  const body = JSON.parse(res.text) as Record<string, unknown>;
-  assert.equal(typeof body.type, 'string');
-  assert.equal(typeof body.title, 'string');
-  assert.equal(body.status, status);
-  assert.equal(typeof body.detail, 'string');
-  assert.doesNotMatch(res.text, /\bat \S+:\d+|node_modules|prisma/i, 'no stack trace or internals');
+  const body = expectProblemDocument(res, status);
   if (status === 400) {
-    assert.ok(Array.isArray(body.invalid_params) && body.invalid_params.length > 0, 'a 400 lists the failing fields');
     if (field !== undefined) {
       const names = (body.invalid_params as { name: string }[]).map((p) => p.name);
       assert.ok(names.some((n) => n === field || n.startsWith(`${field}.`) || n.split(/, | \| /).includes(field)),

@@ -11,6 +11,7 @@ import type { Response } from 'supertest';
 import type { SigningKeyRecord } from '../../../src/keys/signing-key.ts';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
+import { expectProblemDocument } from '../../helpers/problem.ts';
 
 const JWKS = '/.well-known/jwks.json';
 const ORDERS = 'https://orders.internal';
@@ -82,15 +83,8 @@ function newKeyEvents(before: KeyEvent[], afterwards: KeyEvent[]): string[] {
 
 /** RFC 9457 problem document (contract §5). */
 function expectProblem(res: Response, status: number, detail?: RegExp): void {
-  assert.equal(res.status, status, res.text);
-  assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json(;|$)/);
-  const body = JSON.parse(res.text) as Record<string, unknown>;
-  assert.equal(typeof body.type, 'string');
-  assert.equal(typeof body.title, 'string');
-  assert.equal(body.status, status);
-  assert.equal(typeof body.detail, 'string');
+  const body = expectProblemDocument(res, status);
   if (detail) assert.match(body.detail as string, detail);
-  assert.doesNotMatch(res.text, /\bat \S+:\d+|node_modules|prisma/i, 'no stack trace or internals');
 }
 
 /** Runs one statement over a connection of our own, as an operator (or an outage) would. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import https from 'node:https';
-import net from 'node:net';
+import { freePort } from '../../helpers/free-port.ts';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
@@ -33,17 +33,6 @@ const certs = {} as Record<
   IssuedCertificate
 >;
 
-/** A port that was free a moment ago, so an https ISSUER can name it before the service starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** A request over a fresh TLS connection (no agent, no session reuse) presenting `client`, if any. */
 function tlsRequest(
