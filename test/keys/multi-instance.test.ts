@@ -4,9 +4,10 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import jwt from 'jsonwebtoken';
 import jwksClient from 'jwks-rsa';
 import pg from 'pg';
-import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
+import { startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
 import { testDatabaseProvider } from '../helpers/test-database.ts';
 import { FAST_KEY_LIFECYCLE } from '../helpers/fast-key-lifecycle.ts';
+import { adminBearer, listKeys, type KeyInfo } from '../helpers/admin-keys.ts';
 
 const ORDERS = 'https://orders.internal';
 const ISSUER = 'http://identity.test';
@@ -21,17 +22,7 @@ const SKIP = testDatabaseProvider() === 'postgresql'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type KeyInfo = { kid: string; alg: string; state: string; created_at: string };
-
-async function bearer(t: TestService): Promise<string> {
-  return `Bearer ${await t.tokenFor(t.config.bootstrapAdmin.clientId, BOOTSTRAP_SECRET)}`;
-}
-
-async function listKeys(t: TestService): Promise<KeyInfo[]> {
-  const res = await t.agent.get('/admin/keys').set('authorization', await bearer(t));
-  assert.equal(res.status, 200, res.text);
-  return res.body.items;
-}
+const bearer = adminBearer;
 
 const onlyInState = (keys: KeyInfo[], state: string) => {
   const found = keys.filter((k) => k.state === state);

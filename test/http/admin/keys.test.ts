@@ -10,8 +10,9 @@ import pg from 'pg';
 import type { Response } from 'supertest';
 import type { SigningKeyRecord } from '../../../src/keys/signing-key.ts';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
-import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
+import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
 import { expectProblemDocument } from '../../helpers/problem.ts';
+import { adminBearer, listKeys, type KeyInfo } from '../../helpers/admin-keys.ts';
 
 const JWKS = '/.well-known/jwks.json';
 const ORDERS = 'https://orders.internal';
@@ -19,19 +20,9 @@ const KEY_EVENT_TYPES = ['key.created', 'key.activated', 'key.retired', 'key.rev
 const KEY_INFO_MEMBERS = ['activated_at', 'alg', 'created_at', 'expires_at', 'kid', 'retired_at', 'revoked_at', 'state'];
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-type KeyInfo = { kid: string; alg: string; state: string; created_at: string; activated_at: string | null; retired_at: string | null; expires_at: string | null; revoked_at: string | null };
 type KeyEvent = { id: string; type: string; kid: string | undefined; requestId: string | undefined; details: Record<string, unknown> | undefined };
 
-/** A fresh admin token: the bootstrap admin's cached one expires once a test moves the clock. */
-async function bearer(t: TestService): Promise<string> {
-  return `Bearer ${await t.tokenFor(t.config.bootstrapAdmin.clientId, BOOTSTRAP_SECRET)}`;
-}
-
-async function listKeys(t: TestService): Promise<KeyInfo[]> {
-  const res = await t.agent.get('/admin/keys').set('authorization', await bearer(t));
-  assert.equal(res.status, 200, res.text);
-  return res.body.items;
-}
+const bearer = adminBearer;
 
 const inState = (keys: KeyInfo[], state: string) => keys.filter((k) => k.state === state);
 

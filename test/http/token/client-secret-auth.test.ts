@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt } from 'jose';
 import type { Response } from 'supertest';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
+import { expectBearerTokenResponse } from '../../helpers/token-response.ts';
 
 /** RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. */
 const DESCRIPTION_CHARS = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -95,12 +95,7 @@ describe('POST /token client authentication with client secrets (group A)', () =
 
   /** The success contract OK; returns the token's claims. */
   async function expectIssued(res: Response, method: string) {
-    assert.equal(res.status, 200, res.text);
-    assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'scope', 'token_type']);
-    assert.equal(res.body.token_type, 'Bearer');
-    assert.equal(res.headers['cache-control'], 'no-store');
-    assert.equal(res.headers.pragma, 'no-cache');
-    const claims = decodeJwt(res.body.access_token as string);
+    const claims = expectBearerTokenResponse(res);
     const issued = await eventsOf(res, 'token.issued');
     assert.equal(issued.length, 1, 'exactly one token.issued per token');
     assert.equal(issued[0]!.authMethod, method);

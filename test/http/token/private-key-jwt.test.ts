@@ -24,6 +24,7 @@ import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { createPki } from '../../helpers/pki.ts';
 import { startTestService, type TestService } from '../../helpers/start-app.ts';
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
+import { expectBearerTokenResponse } from '../../helpers/token-response.ts';
 
 /** RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. */
 const DESCRIPTION_CHARS = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -112,12 +113,7 @@ async function expectRejected(
 
 /** The success contract OK for an assertion `jwt`; returns the access token's claims. */
 async function expectIssued(t: TestService, res: Response, clientId: string, jwt: string) {
-  assert.equal(res.status, 200, res.text);
-  assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'scope', 'token_type']);
-  assert.equal(res.body.token_type, 'Bearer');
-  assert.equal(res.headers['cache-control'], 'no-store');
-  assert.equal(res.headers.pragma, 'no-cache');
-  const claims = decodeJwt(res.body.access_token as string);
+  const claims = expectBearerTokenResponse(res);
   assert.equal(claims.sub, clientId);
   assert.equal(claims.client_id, clientId);
   const issued = await eventsOf(t, res, 'token.issued');
