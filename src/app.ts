@@ -49,8 +49,7 @@ export function buildApp(c: Container) {
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
     readCertificate: c.readCertificate,
-    rateLimitStore: c.rateLimitStore,
-    failures: c.authFailures,
+    addressLimitStore: c.rateLimitStore('token-address'),
     limits: c.config.rateLimits,
     realm: c.config.issuer,
   }));

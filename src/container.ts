@@ -1,59 +1,97 @@
 import { createAuditService } from './audit/audit-service.ts';
+import type { ChangeFeed } from './changes/change-feed.ts';
+import { createLocalChangeFeed } from './changes/local-change-feed.ts';
+import { createPostgresChangeFeed } from './changes/postgres-change-feed.ts';
+import { createRedisChangeFeed } from './changes/redis-change-feed.ts';
+import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
 import { createClientService } from './clients/client-service.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
-import { createAuthFailureLimiter } from './http/middleware/auth-failure-limiter.ts';
+import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { createMetrics } from './http/ops/metrics.ts';
 import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
+import { createClientLimits } from './limits/client-limits.ts';
+import { rateLimitStore } from './limits/rate-limit-store.ts';
+import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
+import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { grantHandlers } from './oauth/grants/index.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
-import { createPrismaClient } from './persistence/prisma-client.ts';
-import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
+import { openDatabase } from './persistence/prisma-client.ts';
 import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
-import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
-import { createDpopVerifier } from './tokens/dpop.ts';
+import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
 import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
-import { createRedisFailureStore } from './persistence/redis-failure-store.ts';
-import { createRedisRateLimitStore } from './persistence/redis-rate-limit-store.ts';
-import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
+import { createRedisWindowCounter } from './persistence/redis-window-counter.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
+import { createDpopVerifier } from './tokens/dpop.ts';
+
+/** Where state shared by the workers of one process lives when there is no Redis (cluster mode). */
+export type ProcessShared = { counter: WindowCounterStore };
+
+/** Client directory bounds (docs/performance.md): ample for a fleet, small in memory. */
+const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 };
 
 /**
  * Builds every service from plain factories, in dependency order; no DI framework. Migrations
  * are applied by the caller (main.ts, tests) before this runs.
  */
-export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock) {
-  const db = await createPrismaClient(config.database);
-  const uow = createPrismaUnitOfWork(db, config.database);
+export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
+  const opened = await openDatabase(config.database);
+  const uow = createPrismaUnitOfWork(opened, config.database);
   const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
   const hasher = createSecretHasher(kek);
   const audit = createAuditService({ clock });
   const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
-  // REDIS_URL: state every instance must share (replay caches, rate-limit counters) lives in Redis.
+  // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
-  const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(db, uow.gate, clock);
+  const feed: ChangeFeed = opened.driver.provider === 'postgresql'
+    ? await createPostgresChangeFeed({
+      connectionString: config.database.url,
+      notify: async (channel, payload) => {
+        await (opened.driver as { pool: import('pg').Pool }).pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      },
+      logger,
+    })
+    : redis ? await createRedisChangeFeed(redis, logger) : createLocalChangeFeed();
+  uow.onCommit((changes) => feed.publish(changes));
+  const directory = createClientDirectory({
+    load: (id) => uow.stores.clients.findForAuthentication(id),
+    loadAll: (limit) => uow.stores.clients.listForAuthentication(limit),
+    ...DIRECTORY,
+    onError: (error) => logger.warn({ err: error }, 'client directory could not load the clients; lookups read the database'),
+  });
+  feed.subscribe(directory.listener());
+  // The safety net for a notification lost in transit: a full reload every TTL.
+  const directoryRefresh = setInterval(() => void directory.warm(), DIRECTORY.ttlMs);
+  directoryRefresh.unref();
+  feed.subscribe(keys.listener());
+
+  const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(opened.db, uow.gate, clock);
+  const counter = redis ? createRedisWindowCounter(redis) : shared?.counter ?? createMemoryWindowCounter();
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, now: () => clock.now().getTime() });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
-  const metrics = createMetrics();
+  const metrics = createMetrics({ directory });
   const tokenEndpoint = createTokenEndpoint({
     grants: grantHandlers,
-    methods,
-    authenticateClient: createClientAuthenticator({ methods, clients: uow.stores.clients }),
+    authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
     auditLog: uow.stores.audit,
     verifyDpopProof: createDpopVerifier({ clock, replay, config }),
+    limits: createClientLimits({
+      counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
+    }),
     metrics: metrics.tokens,
+    onUnexpectedError: (error, context) => logger.error({ err: error, requestId: context.requestId }, 'unexpected error on POST /token'),
   });
   const schemas = createClientMetadataSchemas({
     authMethods: methods.map((m) => m.name),
@@ -64,7 +102,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const clients = createClientService({
     uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri,
   });
-  const verifyAdminToken = createAdminTokenVerifier({ keys, clients: uow.stores.clients, clock, config });
+  const verifyAdminToken = createAdminTokenVerifier({
+    keys, clients: { findById: async (id) => (await directory.find(id))?.client }, clock, config,
+  });
   return {
     config,
     logger,
@@ -74,14 +114,17 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     keys,
     methods,
     metrics,
+    feed,
+    directory,
     tokenEndpoint,
     clients,
     verifyAdminToken,
-    authFailures: createAuthFailureLimiter(config.rateLimits.authFailures, redis ? createRedisFailureStore(redis) : undefined),
-    rateLimitStore: (name: string) => (redis ? createRedisRateLimitStore(redis, name) : undefined),
+    rateLimitStore: (name: string) => rateLimitStore(counter, `${name}:`),
     readCertificate: createClientCertificateReader(config),
     signingAlgs: SIGNING_ALGS,
     async close() {
+      clearInterval(directoryRefresh);
+      await feed.close();
       await uow.close();
       if (redis?.isOpen) await redis.close();
     },

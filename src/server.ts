@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-admin.ts';
 import type { Config } from './config/load-config.ts';
-import { createContainer, type Container } from './container.ts';
+import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
@@ -27,14 +27,27 @@ const MAX_HEADER_BYTES = 16 * 1024;
 /** How often Node enforces the two timeouts above; its 30 s default let a slow-header client hold a connection for 40 s, not 10. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
+export type StartOptions = {
+  /**
+   * Apply migrations first (default). A cluster worker or a second instance on one SQLite file
+   * skips them: the first process migrated, and the schema engine locks a SQLite file exclusively.
+   */
+  migrate?: boolean;
+  /** State shared with the other workers of this process (cluster mode without Redis). */
+  shared?: ProcessShared;
+};
+
 /** migrate → build services → signing key → bootstrap admin → listen. Shared by main.ts and the tests. */
-export async function startService(config: Config, logger: Logger, clock?: Clock): Promise<RunningService> {
-  const applied = await applyMigrations(config.database);
-  if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
-  const container = await createContainer(config, logger, clock);
+export async function startService(config: Config, logger: Logger, clock?: Clock, options: StartOptions = {}): Promise<RunningService> {
+  if (options.migrate !== false) {
+    const applied = await applyMigrations(config.database);
+    if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+  }
+  const container = await createContainer(config, logger, clock, options.shared);
   try {
     await container.keys.load();
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
+    await container.directory.warm();
     const limits = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,

@@ -8,6 +8,8 @@ export interface ClientRepository {
    * grace period has ended but which no rotation has pruned yet, so a late caller is audited as such.
    */
   findForAuthentication(clientId: string): Promise<{ client: Client; secrets: StoredSecret[] } | undefined>;
+  /** Up to `limit` clients with their secrets, for the client directory's full load. */
+  listForAuthentication(limit: number): Promise<Array<{ client: Client; secrets: StoredSecret[] }>>;
   findById(clientId: string): Promise<Client | undefined>;
   /** Throws Conflict when the id, its identity key or the subject is taken. */
   insert(client: NewClient, secret: StoredSecret | undefined): Promise<Client>;

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import type { RequestContext } from '../audit/audit-event.ts';
+import type { ChangeListener } from '../changes/change-feed.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { SigningAlg } from '../config/config-schema.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -176,7 +177,39 @@ export function createKeyService(deps: KeyServiceDeps) {
     });
   }
 
+  /** One reload at a time; a change that arrives during one is picked up by one more after it. */
+  let feedReload: Promise<void> | undefined;
+  let feedDirty = false;
+  function reloadFromFeed(): void {
+    if (feedReload) {
+      feedDirty = true;
+      return;
+    }
+    feedReload = reload().catch(() => undefined).finally(() => {
+      feedReload = undefined;
+      if (feedDirty) {
+        feedDirty = false;
+        reloadFromFeed();
+      }
+    });
+  }
+
   return {
+    /**
+     * Subscribes to the change feed: a rotation or revocation on another instance is loaded here
+     * as soon as its notification arrives; KEY_SYNC_INTERVAL remains the bound when one is lost.
+     */
+    listener(): ChangeListener {
+      return {
+        changed: (change) => {
+          if (change.kind === 'keys' && current) reloadFromFeed();
+        },
+        reset: () => {
+          if (current) reloadFromFeed();
+        },
+      };
+    },
+
     /** Loads the key set and repairs it (first start, a crash, a changed SIGNING_ALG). */
     async load(): Promise<void> {
       await reload();

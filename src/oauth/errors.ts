@@ -8,7 +8,8 @@ export type OAuthErrorCode =
   | 'invalid_scope'
   | 'invalid_target'
   | 'rate_limited'
-  | 'temporarily_unavailable';
+  | 'temporarily_unavailable'
+  | 'server_error';
 
 /**
  * Why a token request was refused: recorded in the audit log for operators, never sent to the
@@ -41,13 +42,14 @@ export type DenialReason =
   | 'rate_limited'
   | 'auth_failures_locked'
   | 'storage_unavailable'
+  | 'internal_error'
   | 'invalid_dpop_proof';
 
 export type OAuthErrorOptions = { reason: DenialReason; cause?: unknown; retryAfterSeconds?: number };
 
 export abstract class OAuthError extends Error {
   abstract readonly code: OAuthErrorCode;
-  abstract readonly status: 400 | 401 | 405 | 413 | 429 | 503;
+  abstract readonly status: 400 | 401 | 405 | 413 | 429 | 500 | 503;
   readonly reason: DenialReason;
   readonly retryAfterSeconds: number | undefined;
   constructor(readonly description: string, opts: OAuthErrorOptions) {
@@ -69,6 +71,8 @@ export class InvalidTarget extends OAuthError { readonly code = 'invalid_target'
 export class InvalidDpopProof extends OAuthError { readonly code = 'invalid_dpop_proof'; readonly status = 400; }
 export class RateLimited extends OAuthError { readonly code = 'rate_limited'; readonly status = 429; }
 export class TemporarilyUnavailable extends OAuthError { readonly code = 'temporarily_unavailable'; readonly status = 503; }
+/** A fault of ours (a bug): audited like any refusal, its cause logged for operators, never sent. */
+export class ServerError extends OAuthError { readonly code = 'server_error'; readonly status = 500; }
 
 /** Same text for every cause, so the answer never reveals whether the client exists (contract §2). */
 export const INVALID_CLIENT_DESCRIPTION = 'client authentication failed';

@@ -1,16 +1,20 @@
 import type { AuditService } from '../audit/audit-service.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
+import type { ClientLimits } from '../limits/client-limits.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
 import { NoActiveSigningKey, type AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
 import { InvalidDpopProofError, type DpopVerifier } from '../tokens/dpop.ts';
 import type { AuthenticationAttempt, ClientAuthenticator } from './client-auth/authenticate-client.ts';
-import type { ClientAuthMethod } from './client-auth/client-auth-method.ts';
+import type { PresentedCredentials } from './client-auth/presented-credentials.ts';
 import {
   type DenialReason,
+  InvalidClient,
   InvalidDpopProof,
   InvalidRequest,
   OAuthError,
+  RateLimited,
+  ServerError,
   TemporarilyUnavailable,
   UnauthorizedClient,
   UnsupportedGrantType,
@@ -22,25 +26,35 @@ export type TokenResponse = { access_token: string; token_type: 'Bearer' | 'DPoP
 
 export type TokenEndpointDeps = {
   grants: readonly GrantHandler[];
-  methods: readonly ClientAuthMethod[];
   authenticateClient: ClientAuthenticator;
   issuer: AccessTokenIssuer;
   audit: AuditService;
   auditLog: AuditRepository;
   verifyDpopProof: DpopVerifier;
+  limits: ClientLimits;
   metrics?: TokenMetrics;
+  /** Where the cause of an unexpected error goes (it is audited, answered 500, never sent). */
+  onUnexpectedError?: (error: unknown, context: RequestContext) => void;
 };
 
 /** Counters the endpoint reports to (Prometheus in production). */
 export type TokenMetrics = { issued(): void; denied(reason: string): void };
 
+export type TokenOutcome = { ok: true; body: TokenResponse } | { ok: false; error: OAuthError };
+
 /** Longest accepted value of any parameter; assertions (RFC 7523) are the longest legitimate ones. */
 const MAX_VALUE_LENGTH = 16_384;
 
+/** The audit name of a mechanism's method before the client's registration says which one. */
+const DEFAULT_METHOD: Record<string, string> = {
+  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', certificate: 'tls_client_auth',
+};
+
 /**
  * POST /token as named steps (node-oidc-provider's token action): rejectDuplicates →
- * authenticateClient → checkGrantTypeSupported → checkClientMayUseGrant → grant decides →
- * sign → audit token.issued → respond. Every refusal is audited as token.denied before it is sent.
+ * authenticateClient → per-client limit → checkGrantTypeSupported → checkClientMayUseGrant →
+ * grant decides → sign → audit token.issued → respond. refuse() is the one error path: every
+ * refusal, from here or from the HTTP layer before it, is counted, audited and mapped once.
  */
 export function createTokenEndpoint(deps: TokenEndpointDeps) {
   // Built once at start-up, not per request.
@@ -49,11 +63,11 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
 
   function rejectDuplicates(req: TokenRequest): void {
     for (const [name, values] of req.params) {
-      if (/[[\]]/.test(name)) throw new InvalidRequest(`parameter names with brackets are not accepted`, { reason: 'malformed_request' });
+      if (name.includes('[') || name.includes(']')) throw new InvalidRequest(`parameter names with brackets are not accepted`, { reason: 'malformed_request' });
       if (values.length > 1 && !repeatable.has(name)) {
         throw new InvalidRequest(`parameter ${name} must not be sent more than once (RFC 6749 section 3.2)`, { reason: 'duplicate_parameter' });
       }
-      if (values.some((v) => v.length > MAX_VALUE_LENGTH)) throw new InvalidRequest(`parameter ${name} is too long`, { reason: 'malformed_request' });
+      for (const v of values) if (v.length > MAX_VALUE_LENGTH) throw new InvalidRequest(`parameter ${name} is too long`, { reason: 'malformed_request' });
     }
   }
 
@@ -77,15 +91,42 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     }
   }
 
-  /** Records a refusal; when even that cannot be stored, the answer becomes 503 (fail closed). */
-  async function deny(context: RequestContext, error: OAuthError, attempt: AuthenticationAttempt): Promise<OAuthError> {
+  function asOAuthError(error: unknown, context: RequestContext): OAuthError {
+    if (error instanceof OAuthError) return error;
+    if (error instanceof StorageUnavailable || error instanceof NoActiveSigningKey) {
+      return new TemporarilyUnavailable('the service is temporarily unable to issue tokens; retry later', {
+        reason: 'storage_unavailable', cause: error, retryAfterSeconds: 5,
+      });
+    }
+    deps.onUnexpectedError?.(error, context);
+    return new ServerError('internal error', { reason: 'internal_error', cause: error });
+  }
+
+  /**
+   * A failed secret counts towards its (client, address) lockout; past the limit the answer is
+   * 429 instead of 401. A counter store that is down only loses the count: it must not turn a
+   * refusal into a 5xx, nor stop issuance.
+   */
+  async function applyLockout(error: OAuthError, credentials: PresentedCredentials | undefined, context: RequestContext): Promise<OAuthError> {
+    if (!(error instanceof InvalidClient) || (credentials?.mechanism !== 'basic' && credentials?.mechanism !== 'post')) return error;
+    const wait = await deps.limits.secretFailed(credentials.clientId, context.sourceAddress ?? '').catch(() => undefined);
+    if (wait === undefined) return error;
+    return new RateLimited('too many failed authentications; retry later', { reason: 'auth_failures_locked', retryAfterSeconds: wait, cause: error });
+  }
+
+  /** Counts, audits and maps a refusal; when even the audit cannot be stored, the answer becomes 503 (fail closed). */
+  async function refuse(context: RequestContext, raw: unknown, credentials?: PresentedCredentials, attempt: AuthenticationAttempt = {}): Promise<OAuthError> {
+    const error = await applyLockout(asOAuthError(raw, context), credentials, context);
+    const clientId = attempt.clientId ?? credentials?.clientId;
+    const mechanism = credentials?.mechanism === 'invalid' ? credentials.attempted : credentials?.mechanism;
     try {
       await deps.audit.record(deps.auditLog, context, {
         type: 'token.denied',
         outcome: 'failure',
         reason: error.reason,
-        clientId: attempt.clientId,
-        authMethod: attempt.method,
+        clientId,
+        authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
+        ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
       });
       deps.metrics?.denied(error.reason);
       return error;
@@ -96,47 +137,47 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     }
   }
 
-  function asOAuthError(error: unknown): OAuthError {
-    if (error instanceof OAuthError) return error;
-    if (error instanceof StorageUnavailable || error instanceof NoActiveSigningKey) {
-      return new TemporarilyUnavailable('the service is temporarily unable to issue tokens; retry later', {
-        reason: 'storage_unavailable', cause: error, retryAfterSeconds: 5,
-      });
-    }
-    throw error;
+  async function issue(req: TokenRequest, credentials: PresentedCredentials, attempt: AuthenticationAttempt): Promise<TokenResponse> {
+    rejectDuplicates(req);
+    if (credentials.mechanism === 'invalid') throw credentials.error;
+    const authenticated = await deps.authenticateClient(req, credentials, attempt);
+    const wait = await deps.limits.issued(authenticated.client.clientId);
+    if (wait !== undefined) throw new RateLimited('too many token requests for this client; retry later', { reason: 'rate_limited', retryAfterSeconds: wait });
+    const grant = grantFor(req, authenticated.client.grantTypes);
+    const decision = grant.decide(req, authenticated);
+    const jkt = req.dpop === undefined ? undefined : await dpopThumbprint(req.dpop);
+    const cnf = jkt === undefined ? authenticated.cnf : { ...authenticated.cnf, jkt };
+    const token = await deps.issuer.issue({ client: authenticated.client, ...decision, cnf });
+    const scope = decision.scopes.join(' ');
+    // Fail closed: the token leaves only once its audit record is stored.
+    await deps.audit.record(deps.auditLog, req.context, {
+      type: 'token.issued',
+      outcome: 'success',
+      clientId: authenticated.client.clientId,
+      authMethod: authenticated.method,
+      audience: decision.audience,
+      scope,
+      jti: token.jti,
+      kid: token.kid,
+      details: { grant_type: grant.grantType, expires_in: token.expiresIn, ...authenticated.auditDetails, ...(jkt && { jkt }) },
+    });
+    deps.metrics?.issued();
+    // RFC 9449 §5: a DPoP-bound token is of type DPoP.
+    return { access_token: token.accessToken, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: token.expiresIn, scope };
   }
 
-  async function handle(req: TokenRequest): Promise<TokenResponse> {
-    const attempt: AuthenticationAttempt = {};
-    try {
-      rejectDuplicates(req);
-      const authenticated = await deps.authenticateClient(req, attempt);
-      const grant = grantFor(req, authenticated.client.grantTypes);
-      const decision = grant.decide(req, authenticated);
-      const cnf = { ...authenticated.cnf, ...(req.dpop !== undefined && { jkt: await dpopThumbprint(req.dpop) }) };
-      const token = await deps.issuer.issue({ client: authenticated.client, ...decision, cnf: Object.keys(cnf).length ? cnf : undefined });
-      const scope = decision.scopes.join(' ');
-      // Fail closed: the token leaves only once its audit record is stored.
-      await deps.audit.record(deps.auditLog, req.context, {
-        type: 'token.issued',
-        outcome: 'success',
-        clientId: authenticated.client.clientId,
-        authMethod: authenticated.method,
-        audience: decision.audience,
-        scope,
-        jti: token.jti,
-        kid: token.kid,
-        details: { grant_type: grant.grantType, expires_in: token.expiresIn, ...authenticated.auditDetails, ...(cnf.jkt && { jkt: cnf.jkt }) },
-      });
-      deps.metrics?.issued();
-      // RFC 9449 §5: a DPoP-bound token is of type DPoP.
-      return { access_token: token.accessToken, token_type: cnf.jkt ? 'DPoP' : 'Bearer', expires_in: token.expiresIn, scope };
-    } catch (error) {
-      throw await deny(req.context, asOAuthError(error), attempt);
-    }
-  }
-
-  return { handle, deny };
+  return {
+    /** Never throws: a refusal comes back audited, as the error to send. */
+    async handle(req: TokenRequest, credentials: PresentedCredentials): Promise<TokenOutcome> {
+      const attempt: AuthenticationAttempt = {};
+      try {
+        return { ok: true, body: await issue(req, credentials, attempt) };
+      } catch (error) {
+        return { ok: false, error: await refuse(req.context, error, credentials, attempt) };
+      }
+    },
+    refuse,
+  };
 }
 
 export type TokenEndpoint = ReturnType<typeof createTokenEndpoint>;

@@ -20,7 +20,11 @@ export type TokenRequest = {
   /** The raw Authorization header, if any. */
   authorization: string | undefined;
   context: RequestContext;
-  certificate: CertificateEvidence;
+  /**
+   * What the connection says about a client certificate. A function, read (once) only when the
+   * request could be using a certificate: reading a forwarded chain is work most requests skip.
+   */
+  certificate(): CertificateEvidence;
   /** RFC 9449 DPoP proof header, if any. */
   dpop: string | undefined;
 };

@@ -1,10 +1,10 @@
-import type { AuditEventType, AuditOutcome, AuditRecord, StoredAuditEvent } from '../audit/audit-event.ts';
+import type { AuditEventType, AuditOutcome, StoredAuditEvent } from '../audit/audit-event.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import { ValidationFailed } from '../shared/errors.ts';
-import { timeOrderedId } from '../shared/ids.ts';
 import type { AuditEvent as AuditRow } from '../generated/prisma/postgresql/client.ts';
 import type { DbTransaction } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
+import { toAuditRow } from './audit-row.ts';
 
 function toEvent(row: AuditRow): StoredAuditEvent {
   return {
@@ -31,35 +31,16 @@ function decodeCursor(cursor: string): string {
   return cursor;
 }
 
-function toRow(record: AuditRecord) {
-  return {
-    id: timeOrderedId(record.time.getTime()),
-    time: record.time,
-    type: record.type,
-    outcome: record.outcome,
-    reason: record.reason ?? null,
-    clientId: record.clientId ?? null,
-    authMethod: record.authMethod ?? null,
-    audience: record.audience ? JSON.stringify(record.audience) : null,
-    scope: record.scope ?? null,
-    jti: record.jti ?? null,
-    kid: record.kid ?? null,
-    sourceAddress: record.sourceAddress ?? null,
-    requestId: record.requestId ?? null,
-    details: record.details ? JSON.stringify(record.details) : null,
-  };
-}
-
 export function createPrismaAuditRepository(db: DbTransaction): AuditRepository {
   return {
     append: (record) =>
       translateErrors(async () => {
-        await db.auditEvent.create({ data: toRow(record), select: { id: true } });
+        await db.auditEvent.create({ data: toAuditRow(record), select: { id: true } });
       }),
 
     appendMany: (records) =>
       translateErrors(async () => {
-        await db.auditEvent.createMany({ data: records.map(toRow) });
+        await db.auditEvent.createMany({ data: records.map(toAuditRow) });
       }),
 
     list: (filter, { limit, cursor }) =>

@@ -2,6 +2,7 @@ import type { ClientRepository } from '../clients/client-repository.ts';
 import { identityKey, type Client, type ClientChanges, type NewClient } from '../clients/client.ts';
 import { ValidationFailed } from '../shared/errors.ts';
 import type { Client as ClientRow } from '../generated/prisma/postgresql/client.ts';
+import type { ChangeRecorder } from '../shared/unit-of-work.ts';
 import type { DbTransaction } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 
@@ -54,6 +55,11 @@ function toRow(changes: ClientChanges) {
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));
 }
 
+function toCredentialsRecord(row: ClientRow & { secrets: Array<{ id: string; hash: string; expiresAt: Date | null }> }) {
+  const { secrets, ...client } = row;
+  return { client: toClient(client), secrets: secrets.map((s) => ({ id: s.id, hash: s.hash, expiresAt: s.expiresAt })) };
+}
+
 /** Cursors are the last id of a page, base64url-encoded so callers treat them as opaque. */
 function decodeCursor(cursor: string): string {
   const id = /^[A-Za-z0-9_-]{1,200}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
@@ -61,7 +67,9 @@ function decodeCursor(cursor: string): string {
   return id;
 }
 
-export function createPrismaClientRepository(db: DbTransaction): ClientRepository {
+export function createPrismaClientRepository(db: DbTransaction, changes: ChangeRecorder): ClientRepository {
+  /** Every write says which client it changed, so in-memory views drop it once the write commits. */
+  const changed = (clientId: string) => changes.record({ kind: 'client', clientId });
   return {
     findForAuthentication: (clientId) =>
       translateErrors(async () => {
@@ -69,10 +77,11 @@ export function createPrismaClientRepository(db: DbTransaction): ClientRepositor
           where: { id: clientId },
           include: { secrets: true },
         });
-        if (!row) return undefined;
-        const { secrets, ...client } = row;
-        return { client: toClient(client), secrets: secrets.map((s) => ({ id: s.id, hash: s.hash, expiresAt: s.expiresAt })) };
+        return row ? toCredentialsRecord(row) : undefined;
       }),
+
+    listForAuthentication: (limit) =>
+      translateErrors(async () => (await db.client.findMany({ include: { secrets: true }, orderBy: { id: 'asc' }, take: limit })).map(toCredentialsRecord)),
 
     findById: (clientId) =>
       translateErrors(async () => {
@@ -90,14 +99,23 @@ export function createPrismaClientRepository(db: DbTransaction): ClientRepositor
             ...(secret && { secrets: { create: { id: secret.id, hash: secret.hash, expiresAt: secret.expiresAt } } }),
           },
         });
+        changed(client.clientId);
         return toClient(row);
       }),
 
-    update: (clientId, changes) =>
-      translateErrors(async () => toClient(await db.client.update({ where: { id: clientId }, data: toRow(changes) }))),
+    update: (clientId, fields) =>
+      translateErrors(async () => {
+        const row = await db.client.update({ where: { id: clientId }, data: toRow(fields) });
+        changed(clientId);
+        return toClient(row);
+      }),
 
     delete: (clientId) =>
-      translateErrors(async () => (await db.client.deleteMany({ where: { id: clientId } })).count > 0),
+      translateErrors(async () => {
+        const deleted = (await db.client.deleteMany({ where: { id: clientId } })).count > 0;
+        if (deleted) changed(clientId);
+        return deleted;
+      }),
 
     list: ({ limit, cursor }) =>
       translateErrors(async () => {
@@ -125,6 +143,7 @@ export function createPrismaClientRepository(db: DbTransaction): ClientRepositor
           await db.clientSecret.updateMany({ where: { clientId, expiresAt: { gt: previousExpiresAt } }, data: { expiresAt: previousExpiresAt } });
         }
         await db.clientSecret.create({ data: { id: secret.id, clientId, hash: secret.hash, expiresAt: secret.expiresAt } });
+        changed(clientId);
       }),
   };
 }

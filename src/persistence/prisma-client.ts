@@ -2,6 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { PrismaClient as PostgresPrismaClient } from '../generated/prisma/postgresql/client.ts';
 import { PrismaClient as SqlitePrismaClient } from '../generated/prisma/sqlite/client.ts';
 import type { DatabaseTarget } from './database-target.ts';
@@ -13,19 +16,60 @@ import type { DatabaseTarget } from './database-target.ts';
 export type Db = PostgresPrismaClient;
 export type DbTransaction = Omit<Db, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
+/**
+ * The driver under Prisma Client, for the one hot-path statement that bypasses it
+ * (audit-batch-insert.ts): the same better-sqlite3 connection or the same pg pool.
+ */
+export type Driver = { provider: 'sqlite'; database: BetterSqlite3.Database } | { provider: 'postgresql'; pool: pg.Pool };
+
+export type OpenedDatabase = { db: Db; driver: Driver };
+
+/**
+ * The better-sqlite3 adapter opens its connection itself and does not hand it out; this factory
+ * keeps the connection it opened (the adapter's `client`) so the audit writer shares it. One
+ * connection matters: a second one would wait for SQLite's write lock synchronously, on the event
+ * loop, while the first waits for the event loop to commit.
+ */
+function capturingSqliteAdapter(inner: PrismaBetterSqlite3, captured: (database: BetterSqlite3.Database) => void): SqlDriverAdapterFactory {
+  return {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    async connect() {
+      const adapter = await inner.connect();
+      captured((adapter as unknown as { client: BetterSqlite3.Database }).client);
+      return adapter;
+    },
+  };
+}
+
 /** Opens Prisma Client on the target database through its driver adapter. */
-export async function createPrismaClient(target: DatabaseTarget): Promise<Db> {
+export async function openDatabase(target: DatabaseTarget): Promise<OpenedDatabase> {
   if (target.provider === 'postgresql') {
     // A short connect timeout lets POST /token answer 503 quickly when PostgreSQL is down.
-    const adapter = new PrismaPg({ connectionString: target.url, max: 10, connectionTimeoutMillis: 3000 });
-    return new PostgresPrismaClient({ adapter });
+    const pool = new pg.Pool({ connectionString: target.url, max: 10, connectionTimeoutMillis: 3000, keepAlive: true });
+    // Prisma's adapter listens for idle-client errors too; without a listener of our own a dropped
+    // idle connection would be an uncaught 'error' event once the adapter is disposed.
+    pool.on('error', () => undefined);
+    const db = new PostgresPrismaClient({ adapter: new PrismaPg(pool) });
+    return { db, driver: { provider: 'postgresql', pool } };
   }
   mkdirSync(path.dirname(target.file), { recursive: true });
-  const adapter = new PrismaBetterSqlite3({ url: target.file, timeout: 5000 });
+  let database: BetterSqlite3.Database | undefined;
+  const adapter = capturingSqliteAdapter(new PrismaBetterSqlite3({ url: target.file, timeout: 5000 }), (d) => {
+    database = d;
+  });
   const db = new SqlitePrismaClient({ adapter }) as unknown as Db;
+  await db.$connect();
+  if (!database) throw new Error('the SQLite driver adapter did not open a connection');
   // WAL lets readers proceed during a write; NORMAL sync is durable across process crashes in WAL mode.
-  await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');
-  await db.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
-  await db.$queryRawUnsafe('PRAGMA foreign_keys = ON');
-  return db;
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  return { db, driver: { provider: 'sqlite', database } };
+}
+
+/** Disconnects Prisma Client and ends the pool it was given (Prisma leaves an external pool open). */
+export async function closeDatabase(opened: OpenedDatabase): Promise<void> {
+  await opened.db.$disconnect();
+  if (opened.driver.provider === 'postgresql') await opened.driver.pool.end().catch(() => undefined);
 }

@@ -2,6 +2,7 @@ import type { SigningAlg } from '../config/config-schema.ts';
 import type { KeyRepository } from '../keys/key-repository.ts';
 import type { KeyState, SigningKeyRecord } from '../keys/signing-key.ts';
 import type { SigningKey as KeyRow } from '../generated/prisma/postgresql/client.ts';
+import type { ChangeRecorder } from '../shared/unit-of-work.ts';
 import type { DbTransaction } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 
@@ -28,7 +29,7 @@ function toRecord(row: KeyRow): SigningKeyRecord {
   };
 }
 
-export function createPrismaKeyRepository(db: DbTransaction): KeyRepository {
+export function createPrismaKeyRepository(db: DbTransaction, changes: ChangeRecorder): KeyRepository {
   return {
     listAll: () => translateErrors(async () => (await db.signingKey.findMany({ orderBy: { createdAt: 'asc' } })).map(toRecord)),
 
@@ -49,15 +50,17 @@ export function createPrismaKeyRepository(db: DbTransaction): KeyRepository {
             revokedAt: key.revokedAt,
           },
         });
+        changes.record({ kind: 'keys' });
       }),
 
-    transition: (kid, from, to, changes) =>
+    transition: (kid, from, to, fields) =>
       translateErrors(async () => {
-        const { wipePrivateKey, ...times } = changes;
+        const { wipePrivateKey, ...times } = fields;
         const result = await db.signingKey.updateMany({
           where: { kid, state: from },
           data: { state: to, ...slots(to), ...times, ...(wipePrivateKey && { encryptedPrivateJwk: '' }) },
         });
+        if (result.count === 1) changes.record({ kind: 'keys' });
         return result.count === 1;
       }),
   };

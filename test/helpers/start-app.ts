@@ -50,7 +50,9 @@ export async function startTestService(env: Record<string, string> = {}, shared?
   const clock = createTestClock();
   let service: RunningService;
   try {
-    service = await startService(config, createLogger(config.logLevel, sink), clock);
+    // A second instance on one SQLite file cannot migrate while the first holds it (nor needs to).
+    const migrate = !(shared && database.provider === 'sqlite');
+    service = await startService(config, createLogger(config.logLevel, sink), clock, { migrate });
   } catch (error) {
     if (ownsDatabase) await database.drop();
     throw error;

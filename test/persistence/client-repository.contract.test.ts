@@ -11,7 +11,7 @@ import type { ClientRepository } from '../../src/clients/client-repository.ts';
 import type { NewClient, StoredSecret } from '../../src/clients/client.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../../src/persistence/database-target.ts';
 import { applyMigrations, loadMigrationList } from '../../src/persistence/migrations.ts';
-import { createPrismaClient } from '../../src/persistence/prisma-client.ts';
+import { openDatabase } from '../../src/persistence/prisma-client.ts';
 import { schemaFor } from '../../src/persistence/prisma-schema.ts';
 import { createPrismaUnitOfWork } from '../../src/persistence/prisma-unit-of-work.ts';
 import { openSchemaEngine } from '../../src/persistence/schema-engine.ts';
@@ -467,7 +467,7 @@ describe(`Prisma repositories on ${provider}`, () => {
     database = await createTestDatabase();
     target = parseDatabaseUrl(database.url)!;
     await applyMigrations(target);
-    uow = createPrismaUnitOfWork(await createPrismaClient(target), target);
+    uow = createPrismaUnitOfWork(await openDatabase(target), target);
     fixture = { clients: uow.stores.clients, audit: uow.stores.audit, transaction: uow.transaction };
   });
   after(async () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
 import { applyMigrations } from '../../src/persistence/migrations.ts';
-import { createPrismaClient, type Db } from '../../src/persistence/prisma-client.ts';
+import { closeDatabase, openDatabase, type Db, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
 import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
 import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
 import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
@@ -53,16 +53,18 @@ export function replayCacheContract(name: string, make: () => ReplayCache) {
 describe('replay caches', () => {
   let database: TestDatabase;
   let db: Db;
+  let opened: OpenedDatabase;
   let redis: RedisConnection | undefined;
   before(async () => {
     database = await createTestDatabase();
     const target = parseDatabaseUrl(database.url)!;
     await applyMigrations(target);
-    db = await createPrismaClient(target);
+    opened = await openDatabase(target);
+    db = opened.db;
     if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
   });
   after(async () => {
-    await db.$disconnect();
+    await closeDatabase(opened);
     await database.drop();
     if (redis) await redis.close();
   });

@@ -12,7 +12,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { configSchema } from '../../src/config/config-schema.ts';
 import { DEVELOPMENT_KEK_FILE } from '../../src/keys/key-encryption.ts';
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
-import { createPrismaClient } from '../../src/persistence/prisma-client.ts';
+import { closeDatabase, openDatabase } from '../../src/persistence/prisma-client.ts';
 import { expectMatchesOpenApi } from '../helpers/openapi.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -209,7 +209,8 @@ describe('the service process (node src/main.ts)', () => {
 
   it('AD-08 stores the bootstrap secret only as a keyed hash', async () => {
     const target = parseDatabaseUrl(database.url)!;
-    const db = await createPrismaClient(target);
+    const opened = await openDatabase(target);
+    const { db } = opened;
     try {
       const rows = await db.clientSecret.findMany({ where: { clientId: 'admin' } });
       assert.equal(rows.length, 1);
@@ -217,7 +218,7 @@ describe('the service process (node src/main.ts)', () => {
       const everything = JSON.stringify(await Promise.all([db.client.findMany(), db.clientSecret.findMany(), db.auditEvent.findMany()]));
       assert.ok(!everything.includes(secret), 'no table holds the plaintext secret');
     } finally {
-      await db.$disconnect();
+      await closeDatabase(opened);
     }
     if (target.provider === 'sqlite') {
       // The raw files too, write-ahead log included.

@@ -1,10 +1,30 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
-export function createMetrics() {
+export function createMetrics(sources: { directory?: { stats(): { hits: number; misses: number; known: number; unknown: number } } } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const { directory } = sources;
+  if (directory) {
+    new Gauge({
+      name: 'identity_client_directory_entries', help: 'Clients held in memory (known) and unknown ids remembered', labelNames: ['kind'], registers: [registry],
+      collect() {
+        const s = directory.stats();
+        this.set({ kind: 'known' }, s.known);
+        this.set({ kind: 'unknown' }, s.unknown);
+      },
+    });
+    new Counter({
+      name: 'identity_client_directory_lookups_total', help: 'Client lookups on POST /token, by whether memory answered', labelNames: ['result'], registers: [registry],
+      collect() {
+        const s = directory.stats();
+        this.reset();
+        this.inc({ result: 'hit' }, s.hits);
+        this.inc({ result: 'miss' }, s.misses);
+      },
+    });
+  }
   const issued = new Counter({ name: 'identity_tokens_issued_total', help: 'Access tokens issued', registers: [registry] });
   const denied = new Counter({
     name: 'identity_tokens_denied_total', help: 'Token requests refused, by audit reason', labelNames: ['reason'], registers: [registry],

@@ -6,29 +6,16 @@ import { checkLeaf, validateChain } from '../../tls/certificate-validation.ts';
 import { parseNodeSubject, parseRfc4514, sameDistinguishedName } from '../../tls/distinguished-name.ts';
 import { parseSubjectAltNames, sameIp, type SubjectAltNames } from '../../tls/subject-alt-names.ts';
 import { InvalidClient, type DenialReason } from '../errors.ts';
-import { param, type TokenRequest } from '../token-request.ts';
+import type { CertificateEvidence } from '../token-request.ts';
 import type { ClientAuthMethod, ClientCredentialsRecord, VerifiedCredentials } from './client-auth-method.ts';
-import { isBasicAuthorization } from './client-secret-basic.ts';
 import type { RemoteJwksCache } from './remote-jwks.ts';
 
 function fail(reason: string): InvalidClient {
   return new InvalidClient(reason as DenialReason);
 }
 
-/**
- * RFC 8705 §2: the certificate is the credential and client_id names the client. Presented when the
- * request carries no other credential and could carry a certificate (our TLS listener, a trusted
- * proxy) or tried to (a certificate header from an untrusted peer, audited as such).
- */
-function presentedBy(req: TokenRequest): boolean {
-  if (isBasicAuthorization(req.authorization) || req.params.has('client_secret') || req.params.has('client_assertion') || req.params.has('client_assertion_type')) return false;
-  const e = req.certificate;
-  return e.certificate !== undefined || e.rejection !== undefined || e.untrustedForwarded || (e.channel && req.params.has('client_id'));
-}
-
 /** The certificate of the request, or the reason there is none to check. */
-function presentedCertificate(req: TokenRequest): PresentedCertificate {
-  const e = req.certificate;
+function presentedCertificate(e: CertificateEvidence): PresentedCertificate {
   if (e.rejection) throw fail(e.rejection);
   if (e.certificate) return e.certificate;
   throw fail(e.untrustedForwarded ? 'untrusted_forwarded_cert' : 'certificate_missing');
@@ -70,11 +57,8 @@ function certificateMethod(name: string, check: (cert: PresentedCertificate, rec
   return {
     name,
     mechanism: 'certificate',
-    params: new Set(['client_id']),
-    presentedBy,
-    claimedClientId: (req) => param(req, 'client_id'),
-    async verify(req, record) {
-      const cert = presentedCertificate(req);
+    async verify(_req, credentials, record) {
+      const cert = presentedCertificate((credentials as { evidence: CertificateEvidence }).evidence);
       if (!record) throw fail('unknown_client');
       await check(cert, record);
       return bound(cert);

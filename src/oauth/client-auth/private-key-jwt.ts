@@ -3,8 +3,7 @@ import type { Client } from '../../clients/client.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../../shared/clock.ts';
 import type { ReplayCache } from '../../tokens/replay-cache.ts';
-import { InvalidClient, InvalidRequest, type DenialReason } from '../errors.ts';
-import { JWT_BEARER_ASSERTION_TYPE, param, type TokenRequest } from '../token-request.ts';
+import { InvalidClient, type DenialReason } from '../errors.ts';
 import { joseFailureReason } from '../jose-failure.ts';
 import type { ClientAuthMethod } from './client-auth-method.ts';
 import { JwksUnavailable, type RemoteJwksCache } from './remote-jwks.ts';
@@ -14,12 +13,6 @@ const CLOCK_TOLERANCE_SECONDS = 60;
 const MAX_LIFETIME_AHEAD_SECONDS = 300;
 const MAX_AGE_SECONDS = 3600;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-/**
- * Compact JWS with the signature possibly empty: an unsecured JWT (alg none, `h.p.`) still names its
- * client, so it is refused as that client's bad assertion (401, RFC 8725 §3.1), not as a request
- * that names no client (400).
- */
-const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** draft-ietf-oauth-rfc7523bis: client-authentication+jwt, or none; never another JWT type (RFC 8725 §3.11). */
 const ACCEPTED_TYP = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
 
@@ -43,16 +36,6 @@ function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
 export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
   const { clock, replay, remoteJwks, config } = deps;
 
-  function assertion(req: TokenRequest): string {
-    const type = param(req, 'client_assertion_type');
-    const value = param(req, 'client_assertion');
-    if (type !== JWT_BEARER_ASSERTION_TYPE) {
-      throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`, { reason: 'malformed_credentials' });
-    }
-    if (value === undefined || value === '') throw new InvalidRequest('client_assertion is required with client_assertion_type', { reason: 'malformed_credentials' });
-    return value;
-  }
-
   async function keySetFor(client: Client, kid: string | undefined): Promise<JSONWebKeySet> {
     if (client.jwks) return client.jwks;
     if (!client.jwksUri) throw fail('no_registered_keys');
@@ -69,23 +52,8 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
   return {
     name: 'private_key_jwt',
     mechanism: 'assertion',
-    params: new Set(['client_assertion', 'client_assertion_type', 'client_id']),
-    presentedBy: (req) => req.params.has('client_assertion') || req.params.has('client_assertion_type'),
-
-    /** RFC 7523 §3 item 2: sub names the client (iss must equal it, checked on verification). */
-    claimedClientId(req) {
-      const jwt = assertion(req);
-      try {
-        const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as JWTPayload | null;
-        if (JWS_SHAPE.test(jwt) && typeof claims?.sub === 'string') return claims.sub;
-      } catch {
-        // Unreadable: the body's client_id, if any, names the client; verification will refuse it.
-      }
-      return param(req, 'client_id');
-    },
-
-    async verify(req, record) {
-      const jwt = assertion(req);
+    async verify(_req, credentials, record) {
+      const jwt = (credentials as { assertion: string }).assertion;
       if (!record) throw fail('unknown_client');
       const { client } = record;
       if (!COMPACT_JWS.test(jwt)) throw fail('assertion_malformed');

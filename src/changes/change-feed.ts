@@ -1,0 +1,61 @@
+/**
+ * What changed in the database, as far as in-memory views care: a client (its registration,
+ * secrets or state) or the signing-key set. Carries identifiers only, never secrets.
+ */
+export type Change = { kind: 'client'; clientId: string } | { kind: 'keys' };
+
+export type ChangeListener = {
+  changed(change: Change): void;
+  /**
+   * The feed lost its connection, or got it back: changes may have been missed, so every view
+   * built from earlier reads must be dropped. `live` says whether notifications flow again.
+   */
+  reset(live: boolean): void;
+};
+
+/**
+ * Carries committed changes to every instance of the deployment (and every worker of a process),
+ * so in-memory views can drop what a change made stale. PostgreSQL LISTEN/NOTIFY, Redis pub/sub
+ * or in-process (SQLite; between cluster workers over IPC). Delivery is at most once: a listener
+ * that was disconnected gets reset() instead of the changes it missed.
+ */
+export interface ChangeFeed {
+  readonly name: string;
+  /** Whether changes made elsewhere are being received right now. */
+  readonly live: boolean;
+  publish(changes: readonly Change[]): Promise<void>;
+  subscribe(listener: ChangeListener): void;
+  close(): Promise<void>;
+}
+
+/** Encoded for a channel that carries text: `c <id>` or `k`. Ids are at most 255 characters. */
+export function encodeChange(change: Change): string {
+  return change.kind === 'client' ? `c ${change.clientId}` : 'k';
+}
+
+export function decodeChange(text: string): Change | undefined {
+  if (text === 'k') return { kind: 'keys' };
+  if (text.startsWith('c ') && text.length > 2) return { kind: 'client', clientId: text.slice(2) };
+  return undefined;
+}
+
+/** Fans one change out to the subscribed listeners; a throwing listener cannot stop the others. */
+export function createListenerSet() {
+  const listeners: ChangeListener[] = [];
+  return {
+    add: (listener: ChangeListener) => void listeners.push(listener),
+    changed(change: Change) {
+      for (const l of listeners) {
+        try {
+          l.changed(change);
+        } catch {
+          // A view that cannot apply a change is reset instead, so it cannot stay stale.
+          l.reset(true);
+        }
+      }
+    },
+    reset(live: boolean) {
+      for (const l of listeners) l.reset(live);
+    },
+  };
+}

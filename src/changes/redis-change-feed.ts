@@ -1,0 +1,51 @@
+import type { RedisConnection } from '../persistence/redis-connection.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createListenerSet, decodeChange, encodeChange, type Change, type ChangeFeed } from './change-feed.ts';
+
+const CHANNEL = 'idb:changes';
+
+/**
+ * Redis pub/sub on a duplicate of the service's connection (a subscribed connection can do
+ * nothing else). Its reconnects are Redis's own; each one resets the listeners, since messages
+ * published while it was away are gone.
+ */
+export async function createRedisChangeFeed(redis: RedisConnection, logger: Logger): Promise<ChangeFeed> {
+  const listeners = createListenerSet();
+  const subscriber = redis.duplicate();
+  let live = false;
+  let closed = false;
+  const setLive = (next: boolean) => {
+    if (live === next || closed) return;
+    live = next;
+    if (!next) logger.warn('change feed (Redis pub/sub) lost; client lookups read the database until it is back');
+    else logger.info('change feed (Redis pub/sub) connected');
+    listeners.reset(next);
+  };
+  subscriber.on('error', () => setLive(false));
+  subscriber.on('end', () => setLive(false));
+  subscriber.on('reconnecting', () => setLive(false));
+  // 'ready' comes before the subscription is restored; the resubscribe is Redis client's own.
+  subscriber.on('ready', () => setTimeout(() => subscriber.isReady && setLive(true), 0));
+  await subscriber.connect();
+  await subscriber.subscribe(CHANNEL, (message) => {
+    const change = decodeChange(message);
+    if (change) listeners.changed(change);
+  });
+  setLive(true);
+  return {
+    name: 'redis',
+    get live() {
+      return live;
+    },
+    async publish(changes: readonly Change[]) {
+      // This instance first, at once: the admin call that made the change returns after this.
+      for (const change of changes) listeners.changed(change);
+      for (const change of changes) await redis.publish(CHANNEL, encodeChange(change));
+    },
+    subscribe: (listener) => listeners.add(listener),
+    async close() {
+      closed = true;
+      if (subscriber.isOpen) await subscriber.close().catch(() => undefined);
+    },
+  };
+}
