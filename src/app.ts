@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
 import { requestId } from './http/middleware/request-context.ts';
+import { requestLog } from './http/middleware/request-log.ts';
+import { securityHeaders } from './http/middleware/security-headers.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
@@ -21,30 +21,15 @@ export function buildApp(c: Container) {
   // X-Forwarded-For is believed only from the configured proxies (RFC 9700 §4.13).
   app.set('trust proxy', c.config.trustedProxies.length ? [...c.config.trustedProxies] : false);
 
-  app.use(helmet({
+  app.use(securityHeaders({
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
   }));
   app.use(requestId);
-  app.use(pinoHttp({
-    logger: c.logger,
-    genReqId: (_req, res) => (res as Response).locals.requestId as string,
-    // Only the path: query strings and headers may carry credentials (RFC 6749 §2.3.1 forbids them in URIs, callers still try).
-    serializers: {
-      req: (req: { id: string; method: string; url: string; raw?: Request }) => ({
-        id: req.id, method: req.method, path: req.url.split('?')[0]!.slice(0, 200), remoteAddress: req.raw?.ip,
-      }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    customSuccessMessage: (req, res) => `${req.method} ${(req.url ?? '').split('?')[0]!.slice(0, 200)} ${res.statusCode}`,
-    customErrorMessage: (req, res) => `${req.method} ${(req.url ?? '').split('?')[0]!.slice(0, 200)} ${res.statusCode}`,
-  }));
-  app.use((req, res, next) => {
-    const end = c.metrics.duration.startTimer();
-    res.on('finish', () => end({ route: METRIC_ROUTES.has(req.path) ? req.path : 'other', status: String(res.statusCode) }));
-    next();
-  });
+  // Only the path is logged: query strings and headers may carry credentials (RFC 6749 §2.3.1 forbids them in URIs, callers still try).
+  app.use(requestLog(c.logger));
+  app.use(c.metrics.timeRequests(METRIC_ROUTES));
 
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
@@ -64,7 +49,7 @@ export function buildApp(c: Container) {
     assertionAlgs: ASSERTION_SIGNING_ALGS,
     certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
   })));
-  app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics }));
+  app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.renderMetrics }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     keys: c.keys,

@@ -33,8 +33,11 @@ import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
 import { createDpopVerifier } from './tokens/dpop.ts';
 
-/** Where state shared by the workers of one process lives when there is no Redis (cluster mode). */
-export type ProcessShared = { counter: WindowCounterStore };
+/**
+ * What the workers of one process share through their primary (cluster mode): window counters when
+ * there is no Redis, change notifications when there is neither PostgreSQL nor Redis, and metrics.
+ */
+export type ProcessShared = { counter: WindowCounterStore; ipc: Pick<NodeJS.Process, 'send' | 'on' | 'off'>; clusterMetrics(): Promise<string> };
 
 /** Client directory bounds (docs/performance.md): ample for a fleet, small in memory. */
 const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 };
@@ -60,7 +63,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       },
       logger,
     })
-    : redis ? await createRedisChangeFeed(redis, logger) : createLocalChangeFeed();
+    : redis ? await createRedisChangeFeed(redis, logger) : createLocalChangeFeed(shared?.ipc);
   uow.onCommit((changes) => feed.publish(changes));
   const directory = createClientDirectory({
     load: (id) => uow.stores.clients.findForAuthentication(id),
@@ -79,7 +82,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, now: () => clock.now().getTime() });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
-  const metrics = createMetrics({ directory });
+  const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined });
   const tokenEndpoint = createTokenEndpoint({
     grants: grantHandlers,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
@@ -114,6 +117,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     keys,
     methods,
     metrics,
+    /** /metrics: this process's registry, or every worker's added up by the primary. */
+    renderMetrics: shared ? () => shared.clusterMetrics() : () => metrics.registry.metrics(),
     feed,
     directory,
     tokenEndpoint,

@@ -1,6 +1,70 @@
-import { ConfigError, loadConfig } from './config/load-config.ts';
-import { startService } from './server.ts';
-import { createLogger } from './shared/logger.ts';
+import cluster from 'node:cluster';
+import { createIpcWindowCounter, createPrimaryClient } from './cluster/ipc.ts';
+import { startPrimary, WORKER_ENV } from './cluster/primary.ts';
+import type { BootstrapResult } from './clients/bootstrap-admin.ts';
+import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
+import { prepareDeployment, startService } from './server.ts';
+import { createLogger, type Logger } from './shared/logger.ts';
+
+function announceBootstrap(bootstrap: BootstrapResult): void {
+  if (bootstrap.created && bootstrap.generatedSecret) {
+    // Printed once, outside the structured log, so it is never shipped to a log store.
+    process.stdout.write(
+      `\nBootstrap admin client "${bootstrap.clientId}" created. Its secret is shown only this once:\n` +
+      `  ${bootstrap.generatedSecret}\n\n`,
+    );
+  }
+}
+
+/** SIGTERM and SIGINT run `stop` once, then exit with its code. */
+function onSignals(logger: Logger, stop: () => Promise<number>): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    stop().then(
+      (code) => process.exit(code),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** One process serving the port (WEB_CONCURRENCY=1), or one cluster worker. */
+async function serve(config: Config, logger: Logger, worker: boolean): Promise<void> {
+  const ask = worker ? createPrimaryClient() : undefined;
+  const service = await startService(config, logger, undefined, ask
+    ? { migrate: false, shared: { counter: createIpcWindowCounter(ask), ipc: process, clusterMetrics: () => ask<string>({ op: 'metrics' }) } }
+    : {});
+  if (!worker) {
+    announceBootstrap(service.bootstrap);
+    logger.info({ url: service.url, issuer: config.issuer, database: config.database.provider }, 'identity-backend listening');
+  }
+  // In a worker, SIGINT comes to the whole process group at once: the primary orders the stop.
+  if (worker) process.on('SIGINT', () => undefined);
+  onSignals(logger, async () => {
+    await service.stop();
+    return 0;
+  });
+}
+
+/** WEB_CONCURRENCY > 1: the one-time work here, then the workers (src/cluster/primary.ts). */
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  announceBootstrap(await prepareDeployment(config, logger));
+  const primary = startPrimary({
+    workers: config.webConcurrency,
+    logger,
+    onListening: (port) => logger.info({
+      url: `${config.tls ? 'https' : 'http'}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, issuer: config.issuer, database: config.database.provider, workers: config.webConcurrency,
+    }, 'identity-backend listening'),
+  });
+  onSignals(logger, () => primary.stop(config.shutdownTimeout * 1000));
+}
 
 async function main(): Promise<void> {
   let config;
@@ -14,31 +78,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger);
-  if (service.bootstrap.created && service.bootstrap.generatedSecret) {
-    // Printed once, outside the structured log, so it is never shipped to a log store.
-    process.stdout.write(
-      `\nBootstrap admin client "${service.bootstrap.clientId}" created. Its secret is shown only this once:\n` +
-      `  ${service.bootstrap.generatedSecret}\n\n`,
-    );
-  }
-  logger.info({ url: service.url, issuer: config.issuer, database: config.database.provider }, 'identity-backend listening');
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    service.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const worker = cluster.isWorker && process.env[WORKER_ENV] === '1';
+  if (!worker && config.webConcurrency > 1) await runPrimary(config, logger);
+  else await serve(config, logger, worker);
 }
 
 main().catch((error: unknown) => {

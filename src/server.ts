@@ -37,6 +37,23 @@ export type StartOptions = {
   shared?: ProcessShared;
 };
 
+/**
+ * The work done once per deployment start, before any worker serves: migrations, the signing key
+ * set, the bootstrap admin. Cluster mode runs it in the primary (so workers never race the schema
+ * engine for a SQLite file); a single process does the same inside startService.
+ */
+export async function prepareDeployment(config: Config, logger: Logger): Promise<BootstrapResult> {
+  const applied = await applyMigrations(config.database);
+  if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+  const container = await createContainer(config, logger);
+  try {
+    await container.keys.load();
+    return await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
+  } finally {
+    await container.close();
+  }
+}
+
 /** migrate → build services → signing key → bootstrap admin → listen. Shared by main.ts and the tests. */
 export async function startService(config: Config, logger: Logger, clock?: Clock, options: StartOptions = {}): Promise<RunningService> {
   if (options.migrate !== false) {

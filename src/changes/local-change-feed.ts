@@ -14,7 +14,7 @@ function isChangeMessage(message: unknown): message is ChangeMessage {
  * relays them to every other worker (src/cluster/primary.ts); a lost IPC channel means a lost
  * process, so there is no reconnect to handle.
  */
-export function createLocalChangeFeed(ipc: Pick<NodeJS.Process, 'send' | 'on' | 'off'> | undefined = process.send ? process : undefined): ChangeFeed {
+export function createLocalChangeFeed(ipc?: Pick<NodeJS.Process, 'send' | 'on' | 'off'>): ChangeFeed {
   const listeners = createListenerSet();
   const onMessage = (message: unknown) => {
     if (!isChangeMessage(message)) return;

@@ -64,6 +64,8 @@ export const configSchema = z.object({
     .describe('shared replay cache (and rate limits) across instances'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
+  WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()
+    .describe('worker processes serving the port; default: the CPUs available to the process (cgroup quota included)'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { DEFAULT_DATABASE_URL, parseDatabaseUrl, type DatabaseTarget } from '../persistence/database-target.ts';
+import { availableCpus } from '../cluster/worker-count.ts';
 import { configSchema, type SigningAlg } from './config-schema.ts';
 
 export class ConfigError extends Error {}
@@ -41,6 +42,8 @@ export type Config = Readonly<{
   redisUrl: string | undefined;
   logLevel: LogLevel;
   shutdownTimeout: number;
+  /** Worker processes (cluster mode when above 1). */
+  webConcurrency: number;
 }>;
 
 function fail(variable: string, message: string): never {
@@ -172,5 +175,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     redisUrl: v.REDIS_URL,
     logLevel: v.LOG_LEVEL,
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
+    webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
   });
 }

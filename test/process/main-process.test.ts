@@ -1,109 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { freePort } from '../helpers/free-port.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { configSchema } from '../../src/config/config-schema.ts';
 import { DEVELOPMENT_KEK_FILE } from '../../src/keys/key-encryption.ts';
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
 import { closeDatabase, openDatabase } from '../../src/persistence/prisma-client.ts';
 import { expectMatchesOpenApi } from '../helpers/openapi.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
-
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const LISTENING = /"msg":"identity-backend listening"/;
-const SHUTTING_DOWN = /"msg":"shutting down: finishing in-flight requests"/;
-/** SHUTDOWN_TIMEOUT's default (config-schema.ts): how long SIGTERM may wait for in-flight requests. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
-const START_TIMEOUT_MS = 20_000;
-
-
-/**
- * The child's environment: the runner's own, without any variable the service reads (so the
- * DATABASE_URL that picks the test engine does not leak in) and without the test runner's markers.
- */
-function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(configSchema.shape)) delete env[name];
-  delete env.NODE_TEST_CONTEXT;
-  return { ...env, ...vars };
-}
-
-type ServiceProcess = {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves when stdout matches `pattern`; rejects if the process exits first or time runs out. */
-  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<void>;
-};
-
-const children = new Set<ChildProcess>();
-
-function spawnService(vars: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: PROJECT_ROOT,
-    env: childEnv(vars),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  const listeners = new Set<() => void>();
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    listeners.forEach((l) => l());
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => {
-      children.delete(child);
-      listeners.forEach((l) => l());
-      resolve({ code, signal });
-    });
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForStdout(pattern, timeoutMs = START_TIMEOUT_MS) {
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stdout: ${out}; stderr: ${err}`)), timeoutMs);
-        const check = () => {
-          if (pattern.test(out)) done();
-          else if (child.exitCode !== null || child.signalCode !== null) {
-            done(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before ${pattern}; stderr: ${err}`));
-          }
-        };
-        function done(error?: Error) {
-          clearTimeout(timer);
-          listeners.delete(check);
-          if (error) reject(error);
-          else resolve();
-        }
-        listeners.add(check);
-        check();
-      });
-    },
-  };
-}
-
-async function killAll(): Promise<void> {
-  await Promise.all([...children].map((child) => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('close', () => resolve());
-    child.kill('SIGKILL');
-  })));
-}
+import { killAll, LISTENING, SHUTDOWN_TIMEOUT_MS, SHUTTING_DOWN, spawnService, type ServiceProcess } from '../helpers/service-process.ts';
 
 function basic(clientId: string, secret: string): string {
   const encode = (v: string) => encodeURIComponent(v).replaceAll('%20', '+');

@@ -1,9 +1,15 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NextFunction, Request, Response } from 'express';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
-export function createMetrics(sources: { directory?: { stats(): { hits: number; misses: number; known: number; unknown: number } } } = {}) {
+export function createMetrics(sources: { directory?: { stats(): { hits: number; misses: number; known: number; unknown: number } }; shareWithPrimary?: boolean } = {}) {
   const registry = new Registry();
+  // A cluster worker answers its primary's requests for this registry (prom-client's aggregation).
+  if (sources.shareWithPrimary) {
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
   collectDefaultMetrics({ register: registry });
   const { directory } = sources;
   if (directory) {
@@ -37,7 +43,22 @@ export function createMetrics(sources: { directory?: { stats(): { hits: number; 
     registers: [registry],
   });
   const tokens: TokenMetrics = { issued: () => issued.inc(), denied: (reason) => denied.inc({ reason }) };
-  return { registry, tokens, duration };
+  /** One labelled child per (route, status), made once: labelling per request hashes the labels each time. */
+  const children = new Map<string, ReturnType<typeof duration.labels>>();
+  function timeRequests(routes: ReadonlySet<string>) {
+    return (req: Request, res: Response, next: NextFunction): void => {
+      const started = performance.now();
+      res.once('finish', () => {
+        const route = routes.has(req.path) ? req.path : 'other';
+        const key = `${route} ${res.statusCode}`;
+        let child = children.get(key);
+        if (!child) children.set(key, (child = duration.labels({ route, status: String(res.statusCode) })));
+        child.observe((performance.now() - started) / 1000);
+      });
+      next();
+    };
+  }
+  return { registry, tokens, duration, timeRequests };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -5,6 +5,7 @@ export type OpsDeps = {
   ping: () => Promise<void>;
   hasActiveKey: () => boolean;
   metrics: Metrics;
+  renderMetrics: () => Promise<string>;
 };
 
 /** Liveness, readiness (database reachable, a signing key loaded) and Prometheus metrics. */
@@ -23,7 +24,7 @@ export function createOpsRouter(deps: OpsDeps): Router {
   });
   router.get('/metrics', async (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    res.type(deps.metrics.registry.contentType).send(await deps.renderMetrics());
   });
   return router;
 }
