@@ -120,7 +120,7 @@ export function nameWithin(name: ComparableName, prefix: ComparableName): boolea
 function skipCerts(value: ArrayBuffer | undefined): number | undefined {
   if (value === undefined) return undefined;
   const bytes = new Uint8Array(value);
-  // A SkipCerts beyond 2^32 is no different from "never" for a path of at most a few certificates.
+  // A SkipCerts beyond 2^32 means the same as an unbounded one for a path of a few certificates.
   return bytes.length > 4 ? Number.MAX_SAFE_INTEGER : bytes.reduce((n, b) => n * 256 + b, 0);
 }
 

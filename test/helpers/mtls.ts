@@ -158,24 +158,34 @@ export type TlsService = { t: TestService; admin(method: string, path: string, b
  * so the admin API is called over the listener too.
  */
 export async function startTlsService(pki: Pki): Promise<TlsService> {
-  const port = await freePort();
-  const t = await startTestService({
-    PORT: String(port),
-    ISSUER: `https://127.0.0.1:${port}`,
-    TLS_CERT_FILE: pki.server.certFile,
-    TLS_KEY_FILE: pki.server.keyFile,
-    TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-    TRUSTED_PROXIES: '127.0.0.1',
-    TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-    RATE_LIMIT_AUTH_FAILURES: '0',
-  });
+  let t: TestService | undefined;
+  // The ISSUER names the port before the service listens on it, so another test process can take it
+  // in between (freePort); only that collision is tried again.
+  for (let attempt = 1; !t; attempt++) {
+    const port = await freePort();
+    try {
+      t = await startTestService({
+        PORT: String(port),
+        ISSUER: `https://127.0.0.1:${port}`,
+        TLS_CERT_FILE: pki.server.certFile,
+        TLS_KEY_FILE: pki.server.keyFile,
+        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
+        TRUSTED_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
+        RATE_LIMIT_AUTH_FAILURES: '0',
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3) throw error;
+    }
+  }
   const basic = Buffer.from(`${encodeURIComponent(t.config.bootstrapAdmin.clientId)}:${encodeURIComponent(BOOTSTRAP_SECRET)}`).toString('base64');
   const issued = await tlsToken(t, pki.ca1.certPem, undefined, {}, { headers: { authorization: `Basic ${basic}` } });
   assert.equal(issued.status, 200, issued.text);
   const adminToken = String(issued.body.access_token);
+  const url = t.url;
   return {
     t,
-    admin: (method, path, body) => tlsRequest(`${t.url}${path}`, {
+    admin: (method, path, body) => tlsRequest(`${url}${path}`, {
       ca: pki.ca1.certPem,
       method,
       headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
