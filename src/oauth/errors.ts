@@ -1,3 +1,5 @@
+import type { CertificateRejection } from '../tls/certificate-validation.ts';
+
 /** RFC 6749 §5.2 error codes, plus the contract's rate_limited (§2). */
 export type OAuthErrorCode =
   | 'invalid_dpop_proof'
@@ -43,7 +45,19 @@ export type DenialReason =
   | 'auth_failures_locked'
   | 'storage_unavailable'
   | 'internal_error'
-  | 'invalid_dpop_proof';
+  | 'invalid_dpop_proof'
+  // RFC 8705 client certificates: how the certificate arrived (src/http/middleware/client-certificate.ts)…
+  | 'certificate_missing'
+  | 'untrusted_forwarded_cert'
+  | 'conflicting_certificates'
+  | 'forwarded_cert_malformed'
+  | 'forwarded_hash_mismatch'
+  | 'forwarded_identity_not_trusted'
+  // …RFC 5280 path validation, listed once with what each means (src/tls/certificate-validation.ts)…
+  | CertificateRejection
+  // …and whether it is this client's.
+  | 'cert_subject_mismatch'
+  | 'cert_not_registered';
 
 export type OAuthErrorOptions = { reason: DenialReason; cause?: unknown; retryAfterSeconds?: number };
 

@@ -9,6 +9,8 @@ import path from 'node:path';
  * certificate, CA-issued and self-signed client certificates. Every certificate goes through
  * `openssl ca`, because OpenSSL 3.0's `x509 -req` cannot set explicit dates (its -not_before and
  * -not_after arrived in 3.4) and expired or not-yet-valid certificates are needed without faking time.
+ * Intermediate CAs carry whatever basicConstraints, keyUsage, nameConstraints or extra extensions a
+ * path-validation case needs, so every refusal is made by a real, otherwise well-formed chain.
  */
 
 /** A certificate with its key, in every form the tests need. */
@@ -44,6 +46,23 @@ export type LeafOptions = {
   eku?: 'clientAuth' | 'serverAuth' | 'none';
   /** Leave out the authority key identifier, so only the signature ties the certificate to its issuer. */
   noAuthorityKeyId?: boolean;
+  /** The signature's hash (`openssl ca -md`). Default sha256. */
+  md?: 'sha1' | 'sha256';
+  /** More extension lines in openssl config syntax, e.g. `1.3.6.1.4.1.55555.1 = critical,ASN1:NULL`. */
+  extensions?: string[];
+};
+
+/** A CA certificate below CA1 (or below `issuer`), with the extensions a path-validation case needs. */
+export type IntermediateOptions = Pick<LeafOptions, 'subject' | 'notBefore' | 'notAfter' | 'md' | 'extensions' | 'uris' | 'dns'> & {
+  issuer?: CertificateAuthority;
+  /** basicConstraints pathLenConstraint. */
+  pathLen?: number;
+  /** The whole basicConstraints value, or `none` to leave the extension out. Default `critical,CA:TRUE`. */
+  basicConstraints?: string;
+  /** The whole keyUsage value, or `none`. Default `critical,keyCertSign,cRLSign`. */
+  keyUsage?: string;
+  /** nameConstraints value, e.g. `critical,permitted;URI:cluster.local`. */
+  nameConstraints?: string;
 };
 
 export type Pki = {
@@ -58,6 +77,8 @@ export type Pki = {
   issue(options?: LeafOptions & { issuer?: CertificateAuthority }): IssuedCertificate;
   /** A self-signed certificate with its own fresh key. */
   selfSigned(options?: LeafOptions): IssuedCertificate;
+  /** A CA certificate with its own fresh key and `openssl ca` database, issued by `issuer` (default CA1). */
+  intermediate(options?: IntermediateOptions): CertificateAuthority;
   cleanup(): void;
 };
 
@@ -82,16 +103,22 @@ function quoteConfigValue(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function extensionSection(options: LeafOptions, ca: boolean): string {
+/** The [ext] section: a leaf's extensions by default, a CA's when `ca` says how. */
+function extensionSection(options: LeafOptions, ca: Omit<IntermediateOptions, 'issuer'> | undefined): string {
   const lines = ['[ext]', 'subjectKeyIdentifier = hash'];
   if (ca) {
-    lines.push('basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign');
+    const basic = ca.basicConstraints ?? `critical,CA:TRUE${ca.pathLen === undefined ? '' : `,pathlen:${ca.pathLen}`}`;
+    if (basic !== 'none') lines.push(`basicConstraints = ${basic}`);
+    const usage = ca.keyUsage ?? 'critical,keyCertSign,cRLSign';
+    if (usage !== 'none') lines.push(`keyUsage = ${usage}`);
+    if (ca.nameConstraints) lines.push(`nameConstraints = ${ca.nameConstraints}`);
   } else {
     lines.push('basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment');
     if (options.noAuthorityKeyId) lines.push('authorityKeyIdentifier = none');
     const eku = options.eku ?? 'clientAuth';
     if (eku !== 'none') lines.push(`extendedKeyUsage = ${eku}`);
   }
+  lines.push(...(options.extensions ?? []));
   const alt = [
     ...(options.uris ?? []).map((v, i) => `URI.${i} = ${quoteConfigValue(v)}`),
     ...(options.dns ?? []).map((v, i) => `DNS.${i} = ${quoteConfigValue(v)}`),
@@ -152,29 +179,30 @@ export function createPki(): Pki {
   }
 
   /** `openssl ca`: a CSR for `keyFile` with `subject`, signed by `signer` (or by its own key), with explicit dates. */
-  function sign(keyFile: string, options: LeafOptions, signer: CertificateAuthority | undefined, isCa: boolean): string {
+  function sign(keyFile: string, options: LeafOptions, signer: CertificateAuthority | undefined, ca: Omit<IntermediateOptions, 'issuer'> | undefined): string {
     const config = signer ? path.join(signer.dir, 'ca.cnf') : caConfig(file('self'));
     const csr = file('req.csr');
     const ext = file('ext.cnf');
     const out = file('cert.pem');
     openssl(['req', '-new', '-config', config, '-key', keyFile, '-subj', options.subject ?? '/CN=test client', '-out', csr]);
-    writeFileSync(ext, extensionSection(options, isCa));
+    writeFileSync(ext, extensionSection(options, ca));
     const notBefore = options.notBefore ?? new Date(Date.now() - 3_600_000);
     const notAfter = options.notAfter ?? new Date(Date.now() + 86_400_000);
     openssl([
       'ca', '-batch', '-notext', '-preserveDN', '-rand_serial', '-config', config, '-in', csr, '-out', out,
-      '-startdate', asn1Time(notBefore), '-enddate', asn1Time(notAfter), '-extfile', ext, '-extensions', 'ext',
+      '-startdate', asn1Time(notBefore), '-enddate', asn1Time(notAfter), '-extfile', ext, '-extensions', 'ext', '-md', options.md ?? 'sha256',
       ...(signer ? ['-cert', signer.certFile, '-keyfile', signer.keyFile] : ['-selfsign', '-keyfile', keyFile]),
     ]);
     return out;
   }
 
-  function makeCa(name: string): CertificateAuthority {
+  /** A CA with its own key and database: self-signed (through a database of its own, so the CA's starts empty) or issued by `issuer`. */
+  function makeCa(name: string, options: IntermediateOptions = {}): CertificateAuthority {
     const caDir = path.join(dir, name);
     caConfig(caDir);
     const keyFile = newKey(2048);
-    // Self-signed through its own database, so the CA's database starts empty for its leaves.
-    const certFile = sign(keyFile, { subject: CA_SUBJECT, notBefore: new Date(Date.now() - 30 * 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000) }, undefined, true);
+    const dated = { notBefore: new Date(Date.now() - 30 * 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000), ...options };
+    const certFile = sign(keyFile, { subject: CA_SUBJECT, ...dated }, options.issuer, options);
     return { ...load(certFile, keyFile), name, dir: caDir };
   }
 
@@ -184,14 +212,16 @@ export function createPki(): Pki {
     const sharedLeafKey = newKey(2048);
     const issue = (options: LeafOptions & { issuer?: CertificateAuthority } = {}) => {
       const keyFile = options.keyBits ? newKey(options.keyBits) : sharedLeafKey;
-      return load(sign(keyFile, options, options.issuer ?? ca1, false), keyFile);
+      return load(sign(keyFile, options, options.issuer ?? ca1, undefined), keyFile);
     };
     const selfSigned = (options: LeafOptions = {}) => {
       const keyFile = newKey(options.keyBits ?? 2048);
-      return load(sign(keyFile, options, undefined, false), keyFile);
+      return load(sign(keyFile, options, undefined, undefined), keyFile);
     };
+    const intermediate = (options: IntermediateOptions = {}) =>
+      makeCa(`ca-${++counter}`, { subject: `/O=Test PKI/CN=Intermediate ${counter}`, ...options, issuer: options.issuer ?? ca1 });
     const server = issue({ subject: '/CN=localhost', keyBits: 2048, dns: ['localhost'], ips: ['127.0.0.1'], eku: 'serverAuth' });
-    return { dir, ca1, ca2, server, issue, selfSigned, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    return { dir, ca1, ca2, server, issue, selfSigned, intermediate, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;

@@ -14,17 +14,19 @@ export type ClientCertificateConfig = {
   trustProxyVerifiedIdentity: boolean;
 };
 
-/** The certificate on our own TLS connection, with the intermediates the client sent. */
+/**
+ * The certificate on our own TLS connection, followed by the certificates the client sent with it in
+ * the order it sent them. getPeerX509Certificate() keeps that order; getPeerCertificate(true) does
+ * not: it links issuers with OpenSSL's X509_check_issued, which silently drops a CA certificate
+ * without keyCertSign, and appends the trust anchor from our store. The validator must see what a
+ * proxy forwarding the same handshake would see (its XFCC Chain), so both get one verdict.
+ */
 function fromTlsSocket(req: IncomingMessage): X509Certificate[] | undefined {
   const socket = req.socket as Partial<TLSSocket>;
-  if (!socket.encrypted || typeof socket.getPeerCertificate !== 'function') return undefined;
+  if (!socket.encrypted || typeof socket.getPeerX509Certificate !== 'function') return undefined;
   const chain: X509Certificate[] = [];
-  let current = socket.getPeerCertificate(true);
-  while (current && current.raw && chain.length < 6) {
-    chain.push(new X509Certificate(current.raw));
-    if (!current.issuerCertificate || current.issuerCertificate === current) break;
-    current = current.issuerCertificate;
-  }
+  // One more than the validator accepts, so an over-long chain is refused rather than cut short.
+  for (let cert = socket.getPeerX509Certificate(); cert && chain.length < 7; cert = cert.issuerCertificate) chain.push(cert);
   return chain.length ? chain : undefined;
 }
 

@@ -2,7 +2,7 @@ import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { Client } from '../../clients/client.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { certificateThumbprint, type PresentedCertificate } from '../../tls/client-certificate.ts';
-import { checkLeaf, validateChain } from '../../tls/certificate-validation.ts';
+import { checkLeaf, createChainValidator } from '../../tls/certificate-validation.ts';
 import { parseNodeSubject, parseRfc4514, sameDistinguishedName } from '../../tls/distinguished-name.ts';
 import { parseSubjectAltNames, sameIp, type SubjectAltNames } from '../../tls/subject-alt-names.ts';
 import { InvalidClient, type DenialReason } from '../errors.ts';
@@ -68,10 +68,12 @@ function certificateMethod(name: string, check: (cert: PresentedCertificate, rec
 
 /** RFC 8705 §2.1: a certificate from the configured CA whose subject the client registered. */
 export function createTlsClientAuth(deps: CertificateMethodDeps): ClientAuthMethod {
+  const chains = createChainValidator(deps.trustAnchors);
   return certificateMethod('tls_client_auth', async (cert, record) => {
+    // A proxy-verified identity (no Cert) was validated by the proxy; only a certificate is ours to judge.
     if (cert.kind === 'certificate') {
-      const rejection = validateChain(cert.leaf, cert.intermediates, deps.trustAnchors, deps.clock.now());
-      if (rejection) throw fail(rejection);
+      const rejection = chains.validate(cert.leaf, cert.intermediates, deps.clock.now());
+      if (rejection) throw new InvalidClient(rejection);
     }
     if (!matchesRegistration(record.client, cert)) throw fail('cert_subject_mismatch');
   });
@@ -90,7 +92,7 @@ export function createSelfSignedTlsClientAuth(deps: CertificateMethodDeps): Clie
   return certificateMethod('self_signed_tls_client_auth', async (cert, record) => {
     if (cert.kind !== 'certificate') throw fail('certificate_missing');
     const rejection = checkLeaf(cert.leaf, deps.clock.now());
-    if (rejection) throw fail(rejection);
+    if (rejection) throw new InvalidClient(rejection);
     const presentedKey = spki(cert.leaf.publicKey);
     const raw = cert.leaf.raw.toString('base64');
     const match = (await registeredKeys(record)).some((jwk) => {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
-import https from 'node:https';
-import { freePort } from '../../helpers/free-port.ts';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
+import {
+  clientCertHeader, expectBound, expectRejected, GRANT, mtlsClient, proxiedToken, tlsRequest as sendOverTls, startTlsService, tlsToken as tokenOverTls, xfcc, type TlsService,
+} from '../../helpers/mtls.ts';
 import { createPki, type IssuedCertificate, type Pki } from '../../helpers/pki.ts';
-import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../../helpers/start-app.ts';
+import { startTestService, type TestService } from '../../helpers/start-app.ts';
 
 /**
  * RFC 8705 client authentication, group C of the security cases: certificates on the service's own
@@ -18,12 +19,6 @@ import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../../help
 
 const SPIFFE_ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
 const SPIFFE_ADMIN = 'spiffe://cluster.local/ns/shop/sa/admin';
-const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/ingressgateway';
-const DESCRIPTION_CHARS = /^[\x20-\x21\x23-\x5B\x5D-\x7E]*$/;
-const GRANT = { grant_type: 'client_credentials' };
-
-/** Only what the assertions read, so node:https and supertest answers look alike. */
-type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown>; text: string };
 
 let pki: Pki;
 /** C1 (CA1) and C2 (CA2, the same subject and SAN URI) of the catalogue, and the variants the cases need. */
@@ -33,117 +28,10 @@ const certs = {} as Record<
   IssuedCertificate
 >;
 
-
-/** A request over a fresh TLS connection (no agent, no session reuse) presenting `client`, if any. */
-function tlsRequest(
-  url: string,
-  options: { method?: string; client?: IssuedCertificate; chain?: IssuedCertificate[]; headers?: Record<string, string>; body?: string },
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, {
-      method: options.method ?? 'GET',
-      ca: pki.ca1.certPem,
-      agent: false,
-      headers: options.headers,
-      ...(options.client && {
-        cert: [options.client, ...(options.chain ?? [])].map((c) => c.certPem).join(''),
-        key: options.client.keyPem,
-      }),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: Record<string, unknown> = {};
-        try {
-          body = JSON.parse(text) as Record<string, unknown>;
-        } catch { /* not JSON */ }
-        resolve({ status: res.statusCode!, headers: res.headers, body, text });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-function tlsToken(t: TestService, client: IssuedCertificate | undefined, fields: Record<string, string>, extra: { headers?: Record<string, string>; chain?: IssuedCertificate[] } = {}) {
-  return tlsRequest(`${t.url}/token`, {
-    method: 'POST',
-    ...(client && { client }),
-    ...(extra.chain && { chain: extra.chain }),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...extra.headers },
-    body: new URLSearchParams({ ...GRANT, ...fields }).toString(),
-  });
-}
-
-/** A plain-HTTP token request from this process, with the given certificate headers. */
-async function proxiedToken(t: TestService, headers: Record<string, string>, fields: Record<string, string>): Promise<Reply> {
-  const req = t.agent.post('/token').type('form');
-  for (const [name, value] of Object.entries(headers)) req.set(name, value);
-  return await req.send({ ...GRANT, ...fields });
-}
-
-/** One Envoy XFCC element: By, Hash (hex SHA-256 of the DER), the URL-encoded PEM as a quoted Cert, Subject, URI. */
-function xfcc(cert: IssuedCertificate | undefined, fields: { hash?: string; uri?: string[]; subject?: string; by?: string } = {}): string {
-  const parts = [`By=${fields.by ?? GATEWAY}`];
-  const hash = fields.hash ?? cert?.sha256Hex;
-  if (hash !== undefined) parts.push(`Hash=${hash}`);
-  if (cert) parts.push(`Cert="${encodeURIComponent(cert.certPem)}"`);
-  if (fields.subject !== undefined) parts.push(`Subject="${fields.subject}"`);
-  for (const uri of fields.uri ?? []) parts.push(`URI=${uri}`);
-  return parts.join(';');
-}
-
-/** RFC 9440 §2: Client-Cert is an sf-binary item, the DER in base64 between colons. */
-const clientCertHeader = (cert: IssuedCertificate) => `:${cert.der.toString('base64')}:`;
-
-async function eventsOf(t: TestService, res: Reply, type: 'token.issued' | 'token.denied') {
-  const requestId = res.headers['x-request-id'];
-  assert.ok(requestId, 'every response names its request id');
-  return (await t.auditEvents({ type })).filter((e) => e.requestId === requestId);
-}
-
-/** The rejection contract R with exactly one token.denied carrying `reason`. */
-async function expectRejected(t: TestService, res: Reply, expected: { status?: 400 | 401; error?: string; reason: string; clientId?: string }) {
-  const status = expected.status ?? 401;
-  assert.equal(res.status, status, res.text);
-  assert.match(String(res.headers['content-type'] ?? ''), /^application\/json(;|$)/);
-  assert.equal(res.headers['cache-control'], 'no-store');
-  assert.equal(res.body.error, expected.error ?? (status === 401 ? 'invalid_client' : 'invalid_request'));
-  assert.deepEqual(Object.keys(res.body).filter((k) => k !== 'error' && k !== 'error_description'), []);
-  if (res.body.error_description !== undefined) assert.match(String(res.body.error_description), DESCRIPTION_CHARS);
-  assert.doesNotMatch(res.text, /access_token|eyJ|\bat \S+:\d+|node_modules/);
-  // No Basic credentials were sent, so no Basic challenge (RFC 6749 §5.2).
-  assert.equal(res.headers['www-authenticate'], undefined);
-  const denied = await eventsOf(t, res, 'token.denied');
-  assert.equal(denied.length, 1, 'exactly one token.denied per refusal');
-  assert.equal(denied[0]!.reason, expected.reason);
-  if (expected.clientId !== undefined) assert.equal(denied[0]!.clientId, expected.clientId);
-  assert.equal((await eventsOf(t, res, 'token.issued')).length, 0);
-}
-
-/** The success contract OK, bound to `x5t` (RFC 8705 §3.1) in the token and in the audit record. */
-async function expectBound(t: TestService, res: Reply, clientId: string, method: string, x5t: string) {
-  assert.equal(res.status, 200, res.text);
-  assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'scope', 'token_type']);
-  assert.equal(res.body.token_type, 'Bearer');
-  assert.equal(res.headers['cache-control'], 'no-store');
-  assert.equal(res.headers.pragma, 'no-cache');
-  const claims = decodeJwt(String(res.body.access_token));
-  assert.equal(claims.client_id, clientId);
-  assert.deepEqual(claims.cnf, { 'x5t#S256': x5t });
-  const issued = await eventsOf(t, res, 'token.issued');
-  assert.equal(issued.length, 1);
-  assert.equal(issued[0]!.clientId, clientId);
-  assert.equal(issued[0]!.authMethod, method);
-  assert.equal(issued[0]!.details?.['x5t#S256'], x5t);
-  return claims;
-}
-
-function mtlsClient(clientId: string, field: Record<string, string>) {
-  return { client_id: clientId, token_endpoint_auth_method: 'tls_client_auth', ...field };
-}
+/** The helpers' TLS requests, trusting CA1 for the listener's certificate. */
+const tlsRequest = (url: string, options: Omit<Parameters<typeof sendOverTls>[1], 'ca'>) => sendOverTls(url, { ca: pki.ca1.certPem, ...options });
+const tlsToken = (t: TestService, client: IssuedCertificate | undefined, fields: Record<string, string>, extra?: Parameters<typeof tokenOverTls>[4]) =>
+  tokenOverTls(t, pki.ca1.certPem, client, fields, extra);
 
 const publicJwk = (cert: IssuedCertificate) => createPublicKey(cert.certPem).export({ format: 'jwk' });
 
@@ -177,34 +65,11 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
 
   describe('on the service\'s own TLS listener', () => {
     let t: TestService;
-    let adminToken: string;
-
-    /** The admin API over the listener (the shared supertest agent does not trust CA1). */
-    async function admin(method: string, path: string, body?: unknown): Promise<Reply> {
-      return await tlsRequest(`${t.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-    }
+    let admin: TlsService['admin'];
 
     before(async () => {
-      const port = await freePort();
-      t = await startTestService({
-        PORT: String(port),
-        ISSUER: `https://127.0.0.1:${port}`,
-        TLS_CERT_FILE: pki.server.certFile,
-        TLS_KEY_FILE: pki.server.keyFile,
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        // This process is also a trusted proxy here, for MT-08 (f).
-        TRUSTED_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-      const basic = Buffer.from(`${encodeURIComponent(t.config.bootstrapAdmin.clientId)}:${encodeURIComponent(BOOTSTRAP_SECRET)}`).toString('base64');
-      const issued = await tlsToken(t, undefined, {}, { headers: { authorization: `Basic ${basic}` } });
-      assert.equal(issued.status, 200, issued.text);
-      adminToken = String(issued.body.access_token);
+      // This process is also the trusted proxy on this listener, for MT-08 (f).
+      ({ t, admin } = await startTlsService(pki));
       for (const body of [
         mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }),
         mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }),
