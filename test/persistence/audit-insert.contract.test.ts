@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { AuditRecord } from '../../src/audit/audit-event.ts';
+import { Prisma as PostgresPrisma } from '../../src/generated/prisma/postgresql/client.ts';
+import { Prisma as SqlitePrisma } from '../../src/generated/prisma/sqlite/client.ts';
+import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
+import { applyMigrations } from '../../src/persistence/migrations.ts';
+import { AUDIT_COLUMNS } from '../../src/persistence/audit-row.ts';
+import { openDatabase } from '../../src/persistence/prisma-client.ts';
+import { createPrismaUnitOfWork, type PrismaUnitOfWork } from '../../src/persistence/prisma-unit-of-work.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+
+/**
+ * The token hot path writes audit rows with its own statement on the driver (audit-batch-insert.ts),
+ * not through Prisma Client. This proves, on the database under test, that the statement writes
+ * exactly the AuditEvent columns schema.prisma declares, with values Prisma reads back unchanged.
+ */
+describe(`audit batch insert matches schema.prisma (${process.env.DATABASE_URL?.startsWith('postgres') ? 'postgresql' : 'sqlite'})`, () => {
+  let database: TestDatabase;
+  let uow: PrismaUnitOfWork;
+
+  before(async () => {
+    database = await createTestDatabase();
+    const target = parseDatabaseUrl(database.url)!;
+    await applyMigrations(target);
+    uow = createPrismaUnitOfWork(await openDatabase(target), target);
+  });
+  after(async () => {
+    await uow?.close();
+    await database?.drop();
+  });
+
+  it('names every column of the AuditEvent model, and nothing else', () => {
+    for (const model of [PostgresPrisma.AuditEventScalarFieldEnum, SqlitePrisma.AuditEventScalarFieldEnum]) {
+      assert.deepEqual([...AUDIT_COLUMNS].sort(), Object.values(model).sort());
+    }
+  });
+
+  it('stores what Prisma reads back field for field, optional fields set and unset, in one batch', async () => {
+    const time = new Date('2026-11-30T23:59:58.123Z');
+    const full: AuditRecord = {
+      type: 'token.issued', outcome: 'success', time, reason: 'r', clientId: 'c-contract', authMethod: 'client_secret_basic',
+      audience: ['https://a.internal', 'https://b.internal'], scope: 'orders:read orders:write', jti: 'jti-1', kid: 'kid-1',
+      sourceAddress: '203.0.113.9', requestId: 'req-1', details: { grant_type: 'client_credentials', expires_in: 900, nested: { unicode: 'ü✓' } },
+    };
+    const bare: AuditRecord = { type: 'token.denied', outcome: 'failure', time: new Date(time.getTime() + 1) };
+    await uow.insertAuditBatch([full, bare]);
+    const rows = await uow.stores.audit.list({ since: new Date(time.getTime() - 1000) }, { limit: 10 });
+    assert.equal(rows.items.length, 2);
+    const [second, first] = rows.items;
+    const { id: firstId, ...firstFields } = first!;
+    const { id: secondId, ...secondFields } = second!;
+    assert.match(firstId, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+    assert.ok(secondId > firstId, 'ids keep the batch in time order');
+    const absent = { reason: undefined, clientId: undefined, authMethod: undefined, audience: undefined, scope: undefined, jti: undefined, kid: undefined, sourceAddress: undefined, requestId: undefined, details: undefined };
+    assert.deepEqual(firstFields, { ...absent, ...full });
+    assert.deepEqual(secondFields, { ...absent, ...bare });
+  });
+
+  it('stores nothing of a batch that fails part-way (all or none)', async () => {
+    const time = new Date('2026-12-02T00:00:00.000Z');
+    const ok: AuditRecord = { type: 'token.issued', outcome: 'success', time, clientId: 'c-atomic' };
+    // A NUL cannot be stored in PostgreSQL text; on SQLite a non-string type fails the bind.
+    const broken = { ...ok, clientId: database.provider === 'postgresql' ? 'bad\u0000id' : (Symbol('x') as unknown as string) };
+    await assert.rejects(uow.insertAuditBatch([ok, broken]));
+    const rows = await uow.stores.audit.list({ clientId: 'c-atomic' }, { limit: 10 });
+    assert.equal(rows.items.length, 0);
+  });
+});
