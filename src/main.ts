@@ -16,8 +16,8 @@ function announceBootstrap(bootstrap: BootstrapResult): void {
   }
 }
 
-/** SIGTERM and SIGINT run `stop` once, then exit with its code. */
-function onSignals(logger: Logger, stop: () => Promise<number>): void {
+/** The signals run `stop` once, then exit with its code. */
+function onSignals(logger: Logger, stop: () => Promise<number>, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -31,26 +31,36 @@ function onSignals(logger: Logger, stop: () => Promise<number>): void {
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  for (const signal of signals) process.on(signal, () => shutdown(signal));
 }
 
 /** One process serving the port (WEB_CONCURRENCY=1), or one cluster worker. */
 async function serve(config: Config, logger: Logger, worker: boolean): Promise<void> {
+  // Handlers first: a SIGTERM that arrives while the service is still starting stops it once it has started.
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  // In a worker, SIGINT comes to the whole process group at once: the primary orders the stop.
+  if (worker) process.on('SIGINT', () => undefined);
+  onSignals(logger, async () => {
+    await ready;
+    await service?.stop();
+    return 0;
+  }, worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT']);
   const ask = worker ? createPrimaryClient() : undefined;
-  const service = await startService(config, logger, undefined, ask
-    ? { migrate: false, shared: { counter: createIpcWindowCounter(ask), ipc: process, clusterMetrics: () => ask<string>({ op: 'metrics' }) } }
-    : {});
+  try {
+    service = await startService(config, logger, undefined, ask
+      ? { migrate: false, shared: { counter: createIpcWindowCounter(ask), ipc: process, clusterMetrics: () => ask<string>({ op: 'metrics' }) } }
+      : {});
+  } finally {
+    started();
+  }
   if (!worker) {
     announceBootstrap(service.bootstrap);
     logger.info({ url: service.url, issuer: config.issuer, database: config.database.provider }, 'identity-backend listening');
   }
-  // In a worker, SIGINT comes to the whole process group at once: the primary orders the stop.
-  if (worker) process.on('SIGINT', () => undefined);
-  onSignals(logger, async () => {
-    await service.stop();
-    return 0;
-  });
 }
 
 /** WEB_CONCURRENCY > 1: the one-time work here, then the workers (src/cluster/primary.ts). */

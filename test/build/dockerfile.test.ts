@@ -109,7 +109,8 @@ describe('Dockerfile and the README commands build and run the same thing', () =
       child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
       try {
         let ready = false;
-        for (let i = 0; i < 100 && !ready && child.exitCode === null; i++) {
+        // Up to 60 s: by default the image runs one worker per CPU, each starting on a loaded machine.
+        for (let i = 0; i < 600 && !ready && child.exitCode === null; i++) {
           await new Promise((r) => setTimeout(r, 100));
           ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
         }
