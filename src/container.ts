@@ -16,7 +16,7 @@ import { createPrismaClient } from './persistence/prisma-client.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
-import { createDpopVerifier } from './tokens/dpop.ts';
+import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
 import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
 import { createRedisFailureStore } from './persistence/redis-failure-store.ts';
@@ -62,9 +62,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     issuer: config.issuer,
   });
   const clients = createClientService({
-    uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri,
+    uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
   });
-  const verifyAdminToken = createAdminTokenVerifier({ keys, clients: uow.stores.clients, clock, config });
+  const verifyAdminToken = createAdminTokenVerifier({ keys, clients: uow.stores.clients, dpop: createDpopProofChecker({ clock, replay }), clock, config });
   return {
     config,
     logger,

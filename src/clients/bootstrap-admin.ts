@@ -1,7 +1,7 @@
 import type { ClientRepository } from './client-repository.ts';
 import type { ClientService } from './client-service.ts';
 import { Conflict } from '../shared/errors.ts';
-import { ADMIN_SCOPES } from '../tokens/admin-token-verifier.ts';
+import { ADMIN_SCOPES } from './admin-privilege.ts';
 
 export type BootstrapResult = { created: false } | { created: true; clientId: string; generatedSecret: string | undefined };
 
@@ -32,7 +32,7 @@ export async function ensureBootstrapAdmin(deps: {
       tokenEndpointAuthSigningAlg: null,
       tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
       disabled: false,
-    }, secret, { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap' });
+    }, secret, { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap', actorScopes: ADMIN_SCOPES });
     return { created: true, clientId, generatedSecret: secret === undefined ? created.secret : undefined };
   } catch (error) {
     if (error instanceof Conflict) return { created: false };

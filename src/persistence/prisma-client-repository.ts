@@ -126,5 +126,8 @@ export function createPrismaClientRepository(db: DbTransaction): ClientRepositor
         }
         await db.clientSecret.create({ data: { id: secret.id, clientId, hash: secret.hash, expiresAt: secret.expiresAt } });
       }),
+
+    removeSecrets: (clientId) =>
+      translateErrors(async () => (await db.clientSecret.deleteMany({ where: { clientId } })).count),
   };
 }
