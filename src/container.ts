@@ -15,6 +15,7 @@ import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { createPrismaClient } from './persistence/prisma-client.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
+import { createPrismaSettingRepository } from './persistence/prisma-setting-repository.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
@@ -70,6 +71,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     logger,
     clock,
     uow,
+    settings: createPrismaSettingRepository(db, uow.gate),
     audit,
     keys,
     methods,

@@ -8,7 +8,7 @@ import type { UnitOfWork } from '../shared/unit-of-work.ts';
 import type { Client, ClientChanges, NewClient } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
-import { generateClientSecret, type SecretHasher } from './client-secret.ts';
+import { issueSecret, type SecretHasher } from './client-secret.ts';
 import { createAdminPrivilegeGuard } from './admin-privilege.ts';
 
 /**
@@ -70,9 +70,7 @@ export function createClientService(deps: ClientServiceDeps) {
     return m;
   }
 
-  function newSecret(expiresAt: Date | null = null, secret = generateClientSecret()) {
-    return { secret, stored: { id: randomToken(16), hash: hasher.hash(secret), expiresAt } };
-  }
+  const newSecret = (expiresAt: Date | null = null, secret?: string) => issueSecret(hasher, expiresAt, secret);
 
   async function insertClient(client: NewClient, ctx: AdminContext, presetSecret?: string) {
     const issued = secretMethods.has(client.tokenEndpointAuthMethod) ? newSecret(null, presetSecret) : undefined;

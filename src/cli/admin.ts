@@ -1,0 +1,58 @@
+// The operator's recovery path when no admin token can be had, straight on the database:
+// `npm run admin -- reset-secret [client_id]`, or in the container image `node dist/cli/admin.js …`.
+// It reads the same environment as the service (ISSUER, DATABASE_URL, KEY_ENCRYPTION_KEY), prints
+// the new secret once, and audits every change under the operator's name.
+import { userInfo } from 'node:os';
+import { ADMIN_SCOPES } from '../clients/admin-privilege.ts';
+import { createAdminRecovery } from '../clients/admin-recovery.ts';
+import { createSecretHasher } from '../clients/client-secret.ts';
+import { ISSUER_SETTING } from '../clients/issuer-change.ts';
+import { ConfigError, loadConfig } from '../config/load-config.ts';
+import { createContainer } from '../container.ts';
+import { loadOrCreateKeyEncryptionKey } from '../keys/key-encryption.ts';
+import { DomainError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+
+const USAGE = 'usage: admin reset-secret [client_id]   (default: BOOTSTRAP_ADMIN_CLIENT_ID)';
+
+async function run(argv: string[]): Promise<number> {
+  const [command, clientIdArg, ...rest] = argv;
+  if (command !== 'reset-secret' || rest.length > 0) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const config = loadConfig();
+  const clientId = clientIdArg ?? config.bootstrapAdmin.clientId;
+  // No migrations here, as in keys.ts: the service applies them at start-up.
+  const container = await createContainer(config, createLogger('warn'));
+  try {
+    const recorded = await container.settings.get(ISSUER_SETTING);
+    if (recorded !== undefined && recorded !== config.issuer) {
+      process.stderr.write(`admin: warning: the database was set up for ISSUER ${recorded}, this environment says ${config.issuer}; the service moves the admin audience when it next starts\n`);
+    }
+    const reset = createAdminRecovery({
+      uow: container.uow,
+      hasher: createSecretHasher(loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir)),
+      audit: container.audit,
+      clock: container.clock,
+      config,
+    });
+    const actor = `cli:${userInfo().username}`;
+    const result = await reset(clientId, { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor, actorScopes: ADMIN_SCOPES });
+    const what = result.created ? 're-created' : result.restored.length ? `reset (restored: ${result.restored.join(', ')})` : 'reset';
+    process.stderr.write(`admin: client "${clientId}" ${what}; every earlier secret has stopped working. Its new secret, shown only this once:\n`);
+    process.stdout.write(`${result.secret}\n`);
+    return 0;
+  } finally {
+    await container.close();
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const known = error instanceof ConfigError || error instanceof DomainError;
+    process.stderr.write(`admin: ${known ? (error as Error).message : String(error)}\n`);
+    process.exit(1);
+  },
+);
