@@ -135,7 +135,7 @@ describe('ISSUER changes and operator recovery', () => {
         ISSUER: t.config.issuer, LOG_LEVEL: 'warn', BOOTSTRAP_ADMIN_CLIENT_SECRET: '',
       };
       try {
-        const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', ...args], { cwd: REPO_ROOT, env, timeout: 30_000 });
+        const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', ...args], { cwd: REPO_ROOT, env, timeout: 60_000 });
         return { code: 0, stdout, stderr };
       } catch (error) {
         const e = error as { code: number; stdout: string; stderr: string };
