@@ -7,11 +7,9 @@ import { ADMIN_SCOPES } from '../clients/admin-privilege.ts';
 import { createAdminRecovery } from '../clients/admin-recovery.ts';
 import { createSecretHasher } from '../clients/client-secret.ts';
 import { ISSUER_SETTING } from '../clients/issuer-change.ts';
-import { ConfigError, loadConfig } from '../config/load-config.ts';
-import { createContainer } from '../container.ts';
+import { loadConfig } from '../config/load-config.ts';
 import { loadOrCreateKeyEncryptionKey } from '../keys/key-encryption.ts';
-import { DomainError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
+import { runCommand, withContainer } from './run-command.ts';
 
 const USAGE = 'usage: admin reset-secret [client_id]   (default: BOOTSTRAP_ADMIN_CLIENT_ID)';
 
@@ -23,9 +21,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   const clientId = clientIdArg ?? config.bootstrapAdmin.clientId;
-  // No migrations here, as in keys.ts: the service applies them at start-up.
-  const container = await createContainer(config, createLogger('warn'));
-  try {
+  return withContainer(config, async (container) => {
     const recorded = await container.settings.get(ISSUER_SETTING);
     if (recorded !== undefined && recorded !== config.issuer) {
       process.stderr.write(`admin: warning: the database was set up for ISSUER ${recorded}, this environment says ${config.issuer}; the service moves the admin audience when it next starts\n`);
@@ -43,16 +39,7 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`admin: client "${clientId}" ${what}; every earlier secret has stopped working. Its new secret, shown only this once:\n`);
     process.stdout.write(`${result.secret}\n`);
     return 0;
-  } finally {
-    await container.close();
-  }
+  });
 }
 
-run(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof DomainError;
-    process.stderr.write(`admin: ${known ? (error as Error).message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runCommand('admin', run);
