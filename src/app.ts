@@ -56,6 +56,8 @@ export function buildApp(c: Container) {
     auditLog: c.uow.stores.audit,
     audit: c.audit,
     verify: c.verifyAdminToken,
+    readCertificate: c.readCertificate,
+    issuer: c.config.issuer,
     rateLimit: c.config.rateLimits.admin,
     rateLimitStore: c.rateLimitStore('admin'),
     logger: c.logger,

@@ -24,6 +24,7 @@ import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
 import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
+import { createPrismaSettingRepository } from './persistence/prisma-setting-repository.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
 import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
 import { createRedisWindowCounter } from './persistence/redis-window-counter.ts';
@@ -31,7 +32,7 @@ import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
-import { createDpopVerifier } from './tokens/dpop.ts';
+import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
  * What the workers of one process share through their primary (cluster mode): window counters when
@@ -103,16 +104,17 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     issuer: config.issuer,
   });
   const clients = createClientService({
-    uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri,
+    uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
   });
   const verifyAdminToken = createAdminTokenVerifier({
-    keys, clients: { findById: async (id) => (await directory.find(id))?.client }, clock, config,
+    keys, clients: { findById: async (id) => (await directory.find(id))?.client }, dpop: createDpopProofChecker({ clock, replay }), clock, config,
   });
   return {
     config,
     logger,
     clock,
     uow,
+    settings: createPrismaSettingRepository(opened.db, uow.gate),
     audit,
     keys,
     methods,

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-admin.ts';
+import { followIssuer } from './clients/issuer-change.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
@@ -63,6 +64,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   const container = await createContainer(config, logger, clock, options.shared);
   try {
     await container.keys.load();
+    await followIssuer({ settings: container.settings, uow: container.uow, audit: container.audit, logger, config });
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
     await container.directory.warm();
     const limits = {

@@ -2,11 +2,9 @@
 // (disaster recovery): `npm run keys -- list | rotate | revoke <kid>`, or in the container image
 // `node dist/cli/keys.js …`. It reads the same environment as the service and audits every change.
 import { userInfo } from 'node:os';
-import { ConfigError, loadConfig } from '../config/load-config.ts';
-import { createContainer } from '../container.ts';
+import { loadConfig } from '../config/load-config.ts';
 import { keyInfo } from '../keys/signing-key.ts';
-import { DomainError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
+import { runCommand, withContainer } from './run-command.ts';
 
 const USAGE = 'usage: keys list | keys rotate | keys revoke <kid>';
 
@@ -25,27 +23,14 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const config = loadConfig();
-  // No migrations here: the service applies them at start-up, and on SQLite Prisma's schema
-  // engine locks the file exclusively, which fails while the service holds it open.
-  const container = await createContainer(config, createLogger('warn'));
   const ctx = { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor: `cli:${userInfo().username}` };
-  try {
+  return withContainer(loadConfig(), async (container) => {
     await container.keys.load();
     if (command === 'rotate') await container.keys.rotate(ctx);
     if (command === 'revoke') await container.keys.revoke(kid!, ctx);
     printKeys(container.keys.list());
     return 0;
-  } finally {
-    await container.close();
-  }
+  });
 }
 
-run(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof DomainError;
-    process.stderr.write(`keys: ${known ? (error as Error).message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runCommand('keys', run);

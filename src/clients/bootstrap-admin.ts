@@ -1,9 +1,32 @@
 import type { ClientRepository } from './client-repository.ts';
 import type { ClientService } from './client-service.ts';
 import { Conflict } from '../shared/errors.ts';
-import { ADMIN_SCOPES } from '../tokens/admin-token-verifier.ts';
+import type { NewClient } from './client.ts';
+import { ADMIN_SCOPES } from './admin-privilege.ts';
 
 export type BootstrapResult = { created: false } | { created: true; clientId: string; generatedSecret: string | undefined };
+
+export type BootstrapConfig = { adminAudience: string; bootstrapAdmin: { clientId: string; secret: string | undefined } };
+
+/** The bootstrap admin of contract §5: every admin scope, for the admin audience of the configured issuer. */
+export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
+  const { clientId } = config.bootstrapAdmin;
+  return {
+    clientId,
+    clientName: 'Bootstrap administrator',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    grantTypes: ['client_credentials'],
+    scopes: [...ADMIN_SCOPES],
+    audience: [config.adminAudience],
+    accessTokenTtl: null,
+    subject: clientId,
+    jwks: null,
+    jwksUri: null,
+    tokenEndpointAuthSigningAlg: null,
+    tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+    disabled: false,
+  };
+}
 
 /**
  * Contract §5: on first start with an empty database, the admin client with all three admin
@@ -13,30 +36,16 @@ export type BootstrapResult = { created: false } | { created: true; clientId: st
 export async function ensureBootstrapAdmin(deps: {
   clients: Pick<ClientRepository, 'count'>;
   service: ClientService;
-  config: { adminAudience: string; bootstrapAdmin: { clientId: string; secret: string | undefined } };
+  config: BootstrapConfig;
 }): Promise<BootstrapResult> {
   if ((await deps.clients.count()) > 0) return { created: false };
   const { clientId, secret } = deps.config.bootstrapAdmin;
   try {
-    const created = await deps.service.registerBootstrapAdmin({
-      clientId,
-      clientName: 'Bootstrap administrator',
-      tokenEndpointAuthMethod: 'client_secret_basic',
-      grantTypes: ['client_credentials'],
-      scopes: [...ADMIN_SCOPES],
-      audience: [deps.config.adminAudience],
-      accessTokenTtl: null,
-      subject: clientId,
-      jwks: null,
-      jwksUri: null,
-      tokenEndpointAuthSigningAlg: null,
-      tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
-      disabled: false,
-    }, secret, { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap' });
+    const created = await deps.service.registerBootstrapAdmin(bootstrapAdminClient(deps.config), secret,
+      { requestId: 'startup', sourceAddress: undefined, actor: 'bootstrap', actorScopes: ADMIN_SCOPES });
     return { created: true, clientId, generatedSecret: secret === undefined ? created.secret : undefined };
   } catch (error) {
     if (error instanceof Conflict) return { created: false };
     throw error;
   }
 }
-

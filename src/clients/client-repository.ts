@@ -24,4 +24,6 @@ export interface ClientRepository {
    * (or are removed when it is undefined); secrets already expired are removed.
    */
   replaceSecret(clientId: string, secret: StoredSecret, previousExpiresAt: Date | undefined, now: Date): Promise<void>;
+  /** Destroys every stored secret hash of the client (it no longer uses a secret method); how many there were. */
+  removeSecrets(clientId: string): Promise<number>;
 }

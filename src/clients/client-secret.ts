@@ -1,4 +1,6 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomToken } from '../shared/ids.ts';
+import type { StoredSecret } from './client.ts';
 
 /** 32 random bytes: 256 bits, base64url (43 characters). */
 export function generateClientSecret(): string {
@@ -34,4 +36,9 @@ export function createSecretHasher(keyEncryptionKey: Buffer): SecretHasher {
       return stored.length === presented.length && timingSafeEqual(presented, stored);
     },
   };
+}
+
+/** A secret (generated unless given) and the record of it that is stored: its keyed hash, never itself. */
+export function issueSecret(hasher: SecretHasher, expiresAt: Date | null = null, secret = generateClientSecret()): { secret: string; stored: StoredSecret } {
+  return { secret, stored: { id: randomToken(16), hash: hasher.hash(secret), expiresAt } };
 }

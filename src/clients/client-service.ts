@@ -8,10 +8,14 @@ import type { UnitOfWork } from '../shared/unit-of-work.ts';
 import type { Client, ClientChanges, NewClient } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
-import { generateClientSecret, type SecretHasher } from './client-secret.ts';
+import { issueSecret, type SecretHasher } from './client-secret.ts';
+import { createAdminPrivilegeGuard } from './admin-privilege.ts';
 
-/** The admin who asked, for the audit trail. */
-export type AdminContext = RequestContext & { actor: string };
+/**
+ * The admin who asked, for the audit trail, and the admin scopes it holds now (the token's scopes
+ * that its client still holds), which decide what it may grant (admin-privilege.ts).
+ */
+export type AdminContext = RequestContext & { actor: string; actorScopes: readonly string[] };
 
 export type ClientServiceDeps = {
   uow: UnitOfWork;
@@ -21,6 +25,7 @@ export type ClientServiceDeps = {
   clock: Clock;
   secretMethods: ReadonlySet<string>;
   allowInsecureJwksUri: boolean;
+  adminAudience: string;
 };
 
 /** The method-related fields of a request body (absent ones left out, null kept: it clears on PATCH). */
@@ -57,6 +62,7 @@ export const MAX_GRACE_SECONDS = 30 * 86400;
 
 export function createClientService(deps: ClientServiceDeps) {
   const { uow, schemas, hasher, audit, clock, secretMethods } = deps;
+  const guard = createAdminPrivilegeGuard(deps);
 
   function checkMethodMetadata(m: MethodMetadata): MethodMetadata {
     const issues = methodMetadataIssues(m, { allowInsecureJwksUri: deps.allowInsecureJwksUri });
@@ -64,9 +70,7 @@ export function createClientService(deps: ClientServiceDeps) {
     return m;
   }
 
-  function newSecret(expiresAt: Date | null = null, secret = generateClientSecret()) {
-    return { secret, stored: { id: randomToken(16), hash: hasher.hash(secret), expiresAt } };
-  }
+  const newSecret = (expiresAt: Date | null = null, secret?: string) => issueSecret(hasher, expiresAt, secret);
 
   async function insertClient(client: NewClient, ctx: AdminContext, presetSecret?: string) {
     const issued = secretMethods.has(client.tokenEndpointAuthMethod) ? newSecret(null, presetSecret) : undefined;
@@ -92,12 +96,14 @@ export function createClientService(deps: ClientServiceDeps) {
       const input = parseMetadata(schemas.registration, body);
       const method = checkMethodMetadata(methodMetadataIn(input) as MethodMetadata);
       const clientId = input.client_id ?? `c-${randomToken(12)}`;
+      const scopes = input.scope === '' ? [] : [...new Set(input.scope.split(' '))];
+      guard.checkGrant(ctx.actorScopes, { scopes, audience: input.audience });
       return insertClient({
         clientId,
         clientName: input.client_name,
         tokenEndpointAuthMethod: input.token_endpoint_auth_method,
         grantTypes: input.grant_types,
-        scopes: input.scope === '' ? [] : [...new Set(input.scope.split(' '))],
+        scopes,
         audience: input.audience,
         accessTokenTtl: input.access_token_ttl ?? null,
         subject: input.subject ?? clientId,
@@ -119,11 +125,18 @@ export function createClientService(deps: ClientServiceDeps) {
       return client;
     },
 
-    async update(clientId: string, body: unknown, ctx: AdminContext): Promise<Client> {
+    /**
+     * PATCH. A switch between a secret method and a key or certificate method changes what can
+     * authenticate the client, so its secrets go with the old method: switching away destroys
+     * every stored secret hash (a later switch back cannot revive one), switching to a secret
+     * method issues a new secret, returned here once, like at registration.
+     */
+    async update(clientId: string, body: unknown, ctx: AdminContext): Promise<{ client: Client; secret: string | undefined }> {
       const input = parseMetadata(schemas.update, body);
       return uow.transaction(async (stores) => {
         const existing = await stores.clients.findById(clientId);
         if (!existing) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        guard.checkMayChange(ctx.actorScopes, existing);
         // Method metadata is validated as a whole: the stored values with the PATCH laid over them (null clears).
         const merged = checkMethodMetadata(Object.fromEntries(
           Object.entries({ ...methodMetadataOf(existing), ...methodMetadataIn(input) }).filter(([, v]) => v !== null),
@@ -139,19 +152,33 @@ export function createClientService(deps: ClientServiceDeps) {
           ...methodFields(merged),
           ...(input.disabled !== undefined && { disabled: input.disabled }),
         };
+        guard.checkGrant(ctx.actorScopes, { scopes: changes.scopes ?? existing.scopes, audience: changes.audience ?? existing.audience });
         const updated = await stores.clients.update(clientId, changes);
+        const hadSecret = secretMethods.has(existing.tokenEndpointAuthMethod);
+        const hasSecret = secretMethods.has(updated.tokenEndpointAuthMethod);
+        const secretsRemoved = hadSecret && !hasSecret ? await stores.clients.removeSecrets(clientId) : undefined;
+        const issued = !hadSecret && hasSecret ? newSecret() : undefined;
+        if (issued) await stores.clients.replaceSecret(clientId, issued.stored, undefined, clock.now());
         await audit.record(stores.audit, ctx, {
           type: 'client.updated',
           outcome: 'success',
           clientId,
-          details: { actor: ctx.actor, changed: Object.keys(input).sort() },
+          details: {
+            actor: ctx.actor,
+            changed: Object.keys(input).sort(),
+            ...(secretsRemoved !== undefined && { secrets_removed: secretsRemoved }),
+            ...(issued && { secret_issued: true }),
+          },
         });
-        return updated;
+        return { client: updated, secret: issued?.secret };
       });
     },
 
     async delete(clientId: string, ctx: AdminContext): Promise<void> {
       await uow.transaction(async (stores) => {
+        const existing = await stores.clients.findById(clientId);
+        if (!existing) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        guard.checkMayChange(ctx.actorScopes, existing);
         if (!(await stores.clients.delete(clientId))) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
         await audit.record(stores.audit, ctx, { type: 'client.deleted', outcome: 'success', clientId, details: { actor: ctx.actor } });
       });
@@ -169,6 +196,7 @@ export function createClientService(deps: ClientServiceDeps) {
       await uow.transaction(async (stores) => {
         const client = await stores.clients.findById(clientId);
         if (!client) throw new NotFound(`no client ${JSON.stringify(clientId)}`);
+        guard.checkMayChange(ctx.actorScopes, client);
         if (!secretMethods.has(client.tokenEndpointAuthMethod)) {
           throw new ValidationFailed([{ name: 'token_endpoint_auth_method', reason: `${client.tokenEndpointAuthMethod} clients have no secret` }]);
         }

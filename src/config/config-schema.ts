@@ -27,6 +27,8 @@ export const configSchema = z.object({
   ISSUER: z.url({ protocol: /^https?$/ }).refine((v) => !v.endsWith('/') && !v.includes('?') && !v.includes('#'),
     'expected an http(s) URL without a trailing slash, query or fragment').optional()
     .describe('the iss of every token; default http://localhost:$PORT'),
+  CONFIRM_ISSUER_CHANGE: z.url({ protocol: /^https?$/ }).optional()
+    .describe('production: the issuer the database was set up with, to confirm moving it (and the admin audience) to ISSUER'),
   DATABASE_URL: z.string().optional().describe('file:./data/identity.db (default, embedded SQLite) or postgresql://…'),
   KEYS_DIR: z.string().min(1).default('./keys').describe('development key-encryption key and TLS material'),
   KEY_ENCRYPTION_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$|^[0-9a-fA-F]{64}$/,

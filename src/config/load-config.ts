@@ -19,6 +19,8 @@ export type Config = Readonly<{
   tokenEndpoint: string;
   jwksUri: string;
   adminAudience: string;
+  /** CONFIRM_ISSUER_CHANGE: the previous issuer an operator confirmed moving away from. */
+  confirmedIssuerChange: string | undefined;
   database: DatabaseTarget;
   keysDir: string;
   keyEncryptionKey: Buffer | undefined;
@@ -107,6 +109,11 @@ function loadCaFile(file: string, cwd: string): X509Certificate[] {
   }
 }
 
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
 function decodeKey(text: string | undefined): Buffer | undefined {
   if (text === undefined) return undefined;
   return /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64url');
@@ -140,6 +147,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const databaseUrl = v.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const database = parseDatabaseUrl(databaseUrl, cwd) ?? fail('DATABASE_URL', 'expected file:<path> (SQLite) or postgresql://…');
   const issuer = v.ISSUER ?? `http://localhost:${v.PORT}`;
+  // RFC 8414 §2: the issuer is an https URL that verifiers can reach; a production TLS listener
+  // announcing http:// or a loopback name is a deployment that forgot to set ISSUER.
+  if (production && (v.TLS_CERT_FILE || v.TLS_KEY_FILE) && (!issuer.startsWith('https:') || isLoopbackHost(new URL(issuer).hostname))) {
+    fail('ISSUER', `must be the public https:// URL of this service when NODE_ENV=production serves TLS, got "${issuer}"`);
+  }
 
   return Object.freeze({
     production,
@@ -149,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tokenEndpoint: `${issuer}/token`,
     jwksUri: `${issuer}/.well-known/jwks.json`,
     adminAudience: `${issuer}/admin`,
+    confirmedIssuerChange: v.CONFIRM_ISSUER_CHANGE,
     database,
     keysDir: path.resolve(cwd, v.KEYS_DIR),
     keyEncryptionKey: decodeKey(v.KEY_ENCRYPTION_KEY),

@@ -145,5 +145,12 @@ export function createPrismaClientRepository(db: DbTransaction, changes: ChangeR
         await db.clientSecret.create({ data: { id: secret.id, clientId, hash: secret.hash, expiresAt: secret.expiresAt } });
         changed(clientId);
       }),
+
+    removeSecrets: (clientId) =>
+      translateErrors(async () => {
+        const { count } = await db.clientSecret.deleteMany({ where: { clientId } });
+        if (count > 0) changed(clientId);
+        return count;
+      }),
   };
 }

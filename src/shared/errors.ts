@@ -35,7 +35,8 @@ export class StorageUnavailable extends DomainError {
 /** No valid credentials for an administrative call (a missing, expired or foreign token). */
 export class Unauthenticated extends DomainError {
   readonly kind = 'unauthenticated';
-  constructor(message: string, readonly reason: string) {
+  /** The RFC 6750 §3.1 / RFC 9449 §7.1 error code of the challenge. */
+  constructor(message: string, readonly reason: string, readonly challengeError: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token') {
     super(message);
   }
 }

@@ -250,3 +250,30 @@ describe('loadConfig TRUSTED_PROXIES', () => {
     });
   }
 });
+
+describe('ISSUER in production on a TLS listener', () => {
+  const production = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
+  // The ISSUER check comes before the files are read, so the paths need not exist for the refusals.
+  const tls = { TLS_CERT_FILE: 'tls/cert.pem', TLS_KEY_FILE: 'tls/key.pem' };
+
+  for (const issuer of [undefined, 'http://identity.example.com', 'https://localhost:8443', 'https://127.0.0.1:8443', 'https://[::1]:8443', 'https://id.localhost']) {
+    it(`refuses ${issuer ?? 'the default issuer'} with one line naming ISSUER`, () => {
+      expectConfigError({ ...production, ...tls, ...(issuer && { ISSUER: issuer }) }, 'ISSUER', /public https:\/\/ URL/);
+    });
+  }
+
+  it('keeps http:// and localhost issuers for development on TLS, and for production without a TLS listener', () => {
+    // Both get as far as reading the (missing) certificate, past the ISSUER check.
+    expectConfigError({ ...tls, ISSUER: 'http://localhost:8443' }, 'TLS_CERT_FILE');
+    assert.equal(loadConfig({ ...production, ISSUER: 'http://identity.shop.svc.cluster.local' }, CWD).issuer, 'http://identity.shop.svc.cluster.local');
+  });
+
+  it('takes an https issuer with a public name in production on TLS', () => {
+    expectConfigError({ ...production, ...tls, ISSUER: 'https://identity.example.com' }, 'TLS_CERT_FILE');
+  });
+
+  it('reads CONFIRM_ISSUER_CHANGE as the previous issuer, refusing anything but an http(s) URL', () => {
+    assert.equal(loadConfig({ CONFIRM_ISSUER_CHANGE: 'https://old.example.com' }, CWD).confirmedIssuerChange, 'https://old.example.com');
+    expectConfigError({ CONFIRM_ISSUER_CHANGE: 'old.example.com' }, 'CONFIRM_ISSUER_CHANGE');
+  });
+});

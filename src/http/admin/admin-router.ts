@@ -6,24 +6,24 @@ import type { ClientService } from '../../clients/client-service.ts';
 import type { KeyService } from '../../keys/key-service.ts';
 import { DomainError, Forbidden, Unauthenticated, ValidationFailed } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
+import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { requestContext } from '../middleware/request-context.ts';
 import { createAuditRouter } from './audit-routes.ts';
 import { createClientsRouter } from './clients-routes.ts';
 import { createKeysRouter } from './keys-routes.ts';
 import { AdminMethodNotAllowed } from './method-not-allowed.ts';
 import { sendProblem } from './problem-response.ts';
+import { createRequireAdminScope, type AdminAuthDeps } from './require-admin-scope.ts';
 
 export type AdminRouterDeps = {
   clients: ClientService;
   keys: KeyService;
   auditLog: AuditRepository;
   audit: AuditService;
-  verify: AdminTokenVerifier;
   rateLimit: number;
   rateLimitStore: Store | undefined;
   logger: Logger;
-};
+} & AdminAuthDeps;
 
 class RateLimitExceeded extends Error {}
 class UnsupportedMediaType extends Error {}
@@ -48,9 +48,10 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     handler: (_req, _res, next) => next(new RateLimitExceeded('too many admin requests')),
   }));
   router.use(requireJson, express.json({ limit: '64kb', strict: true }));
-  router.use(createClientsRouter(deps));
-  router.use(createKeysRouter(deps));
-  router.use(createAuditRouter(deps));
+  const requireScope = createRequireAdminScope(deps);
+  router.use(createClientsRouter({ ...deps, requireScope }));
+  router.use(createKeysRouter({ ...deps, requireScope }));
+  router.use(createAuditRouter({ ...deps, requireScope }));
   router.use((req, _res, next) => next(new NotFoundRoute(req.path)));
 
   // The admin API's one error path: RFC 9457 problems; every 401/403 is audited as admin.denied.
@@ -67,9 +68,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         deps.logger.error({ err: auditError, requestId: res.locals.requestId }, 'admin.denied could not be audited');
         return sendProblem(res, { kind: 'storage_unavailable', detail: 'the service cannot record this request right now' });
       }
-      res.setHeader('WWW-Authenticate', error instanceof Forbidden
-        ? `Bearer error="insufficient_scope", scope="${error.requiredScope}"`
-        : 'Bearer error="invalid_token"');
+      res.setHeader('WWW-Authenticate', challenge(req, error));
       return sendProblem(res, { kind: error.kind, detail: error.message });
     }
     if (error instanceof ValidationFailed) return sendProblem(res, { kind: error.kind, detail: error.message, invalidParams: error.issues });
@@ -102,3 +101,15 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
 }
 
 class NotFoundRoute extends Error {}
+
+/**
+ * RFC 6750 §3 / RFC 9449 §7.1: the challenge of the scheme the caller used; a DPoP challenge names
+ * the proof algorithms we accept.
+ */
+function challenge(req: Request, error: Unauthenticated | Forbidden): string {
+  const dpop = /^dpop /i.test(req.get('authorization') ?? '');
+  const params = error instanceof Forbidden
+    ? `error="insufficient_scope", scope="${error.requiredScope}"`
+    : `error="${error.challengeError}"`;
+  return dpop ? `DPoP ${params}, algs="${ASSERTION_SIGNING_ALGS.join(' ')}"` : `Bearer ${params}`;
+}

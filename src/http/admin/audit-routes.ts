@@ -2,11 +2,10 @@ import { Router, type Request } from 'express';
 import { AUDIT_EVENT_TYPES, type AuditEventType, type AuditFilter, type AuditOutcome } from '../../audit/audit-event.ts';
 import type { AuditRepository } from '../../audit/audit-repository.ts';
 import { ValidationFailed, type FieldIssue } from '../../shared/errors.ts';
-import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { pageRequest, queryValue } from './pagination.ts';
 import { auditEventRepresentation } from './representations.ts';
-import { requireAdminScope } from './require-admin-scope.ts';
+import type { RequireAdminScope } from './require-admin-scope.ts';
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -42,10 +41,10 @@ function auditFilter(req: Request): AuditFilter {
   return { clientId, type: type as AuditEventType | undefined, outcome: outcome as AuditOutcome | undefined, since, until };
 }
 
-export function createAuditRouter(deps: { auditLog: AuditRepository; verify: AdminTokenVerifier }): Router {
+export function createAuditRouter(deps: { auditLog: AuditRepository; requireScope: RequireAdminScope }): Router {
   const router = Router();
   router.route('/audit')
-    .get(requireAdminScope(deps.verify, 'admin:audit'), async (req, res) => {
+    .get(deps.requireScope('admin:audit'), async (req, res) => {
       const filter = auditFilter(req);
       const page = await deps.auditLog.list(filter, pageRequest(req));
       res.json({ items: page.items.map(auditEventRepresentation), next_cursor: page.nextCursor });

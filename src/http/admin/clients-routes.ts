@@ -2,11 +2,10 @@ import { Router, type Request } from 'express';
 import { CLIENT_ID_PATTERN } from '../../clients/client-metadata-schema.ts';
 import type { ClientService } from '../../clients/client-service.ts';
 import { NotFound } from '../../shared/errors.ts';
-import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { pageRequest } from './pagination.ts';
 import { clientRepresentation } from './representations.ts';
-import { adminContext, requireAdminScope } from './require-admin-scope.ts';
+import { adminContext, type RequireAdminScope } from './require-admin-scope.ts';
 
 /** An id no client can have (wrong characters, too long, a NUL PostgreSQL cannot even compare) is a 404 without a lookup. */
 function clientIdParam(req: Request): string {
@@ -15,9 +14,9 @@ function clientIdParam(req: Request): string {
   return id;
 }
 
-export function createClientsRouter(deps: { clients: ClientService; verify: AdminTokenVerifier }): Router {
+export function createClientsRouter(deps: { clients: ClientService; requireScope: RequireAdminScope }): Router {
   const router = Router();
-  const auth = requireAdminScope(deps.verify, 'admin:clients');
+  const auth = deps.requireScope('admin:clients');
 
   router.route('/clients')
     .post(auth, async (req, res) => {
@@ -40,7 +39,10 @@ export function createClientsRouter(deps: { clients: ClientService; verify: Admi
       res.json(clientRepresentation(await deps.clients.get(clientIdParam(req))));
     })
     .patch(auth, async (req, res) => {
-      res.json(clientRepresentation(await deps.clients.update(clientIdParam(req), req.body, adminContext(res))));
+      const { client, secret } = await deps.clients.update(clientIdParam(req), req.body, adminContext(res));
+      // A switch to a secret method issues a secret, shown this once (as at registration).
+      if (secret !== undefined) res.setHeader('Cache-Control', 'no-store');
+      res.json({ ...clientRepresentation(client), ...(secret !== undefined && { client_secret: secret, client_secret_expires_at: 0 }) });
     })
     .delete(auth, async (req, res) => {
       await deps.clients.delete(clientIdParam(req), adminContext(res));

@@ -1,13 +1,12 @@
 import { Router } from 'express';
 import type { KeyService } from '../../keys/key-service.ts';
-import type { AdminTokenVerifier } from '../../tokens/admin-token-verifier.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { keyRepresentation } from './representations.ts';
-import { adminContext, requireAdminScope } from './require-admin-scope.ts';
+import { adminContext, type RequireAdminScope } from './require-admin-scope.ts';
 
-export function createKeysRouter(deps: { keys: KeyService; verify: AdminTokenVerifier }): Router {
+export function createKeysRouter(deps: { keys: KeyService; requireScope: RequireAdminScope }): Router {
   const router = Router();
-  const auth = requireAdminScope(deps.verify, 'admin:keys');
+  const auth = deps.requireScope('admin:keys');
   router.route('/keys')
     .get(auth, (_req, res) => {
       res.json({ items: deps.keys.list().map(keyRepresentation) });
