@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config/load-config.ts';
+import { writeBootstrapSecretFile } from './clients/bootstrap-secret-file.ts';
 import { startService } from './server.ts';
 import { createLogger } from './shared/logger.ts';
 
@@ -16,9 +17,15 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
   if (service.bootstrap.created && service.bootstrap.generatedSecret) {
-    // Printed once, outside the structured log, so it is never shipped to a log store.
-    process.stdout.write(
-      `\nBootstrap admin client "${service.bootstrap.clientId}" created. Its secret is shown only this once:\n` +
+    // Kept in a 0600 file and shown once on stderr: never on stdout, where the JSON log stream goes.
+    let file: string | undefined;
+    try {
+      file = writeBootstrapSecretFile(config.keysDir, service.bootstrap.generatedSecret);
+    } catch (error) {
+      logger.warn({ keysDir: config.keysDir, code: (error as NodeJS.ErrnoException).code }, 'the bootstrap admin secret could not be written to KEYS_DIR; it is on stderr only');
+    }
+    process.stderr.write(
+      `\nBootstrap admin client "${service.bootstrap.clientId}" created. Its secret is shown only this once${file ? ` (and kept in ${file}, mode 0600: delete it once stored)` : ''}:\n` +
       `  ${service.bootstrap.generatedSecret}\n\n`,
     );
   }

@@ -1,10 +1,9 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as PostgresPrismaClient } from '../generated/prisma/postgresql/client.ts';
 import { PrismaClient as SqlitePrismaClient } from '../generated/prisma/sqlite/client.ts';
 import type { DatabaseTarget } from './database-target.ts';
+import { prepareSqliteFile } from './sqlite-file.ts';
 
 /**
  * The two generated clients share one model API (they come from one schema.prisma); repositories
@@ -20,7 +19,7 @@ export async function createPrismaClient(target: DatabaseTarget): Promise<Db> {
     const adapter = new PrismaPg({ connectionString: target.url, max: 10, connectionTimeoutMillis: 3000 });
     return new PostgresPrismaClient({ adapter });
   }
-  mkdirSync(path.dirname(target.file), { recursive: true });
+  prepareSqliteFile(target.file);
   const adapter = new PrismaBetterSqlite3({ url: target.file, timeout: 5000 });
   const db = new SqlitePrismaClient({ adapter }) as unknown as Db;
   // WAL lets readers proceed during a write; NORMAL sync is durable across process crashes in WAL mode.
