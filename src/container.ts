@@ -42,7 +42,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(db, uow.gate, clock);
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
-  const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, now: () => clock.now().getTime() });
+  const remoteJwks = createRemoteJwksCache({
+    timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
+  });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics();
   const tokenEndpoint = createTokenEndpoint({
