@@ -40,7 +40,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, rate-limit counters) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
-  const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(db, uow.gate, clock);
+  const replay = redis ? createRedisReplayCache(redis, clock) : createPrismaReplayCache(db, uow.gate, clock);
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '../../src/clients/client.ts';
+import { createPrivateKeyJwt } from '../../src/oauth/client-auth/private-key-jwt.ts';
+import { createRemoteJwksCache } from '../../src/oauth/client-auth/remote-jwks.ts';
+import { InvalidClient } from '../../src/oauth/errors.ts';
+import type { TokenRequest } from '../../src/oauth/token-request.ts';
+import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
+import { applyMigrations } from '../../src/persistence/migrations.ts';
+import { createPrismaClient, type Db } from '../../src/persistence/prisma-client.ts';
+import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
+import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
+import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
+import { createSerialGate, openGate } from '../../src/persistence/sqlite-gate.ts';
+import type { Clock } from '../../src/shared/clock.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { createDpopVerifier, InvalidDpopProofError } from '../../src/tokens/dpop.ts';
+import type { ReplayCache } from '../../src/tokens/replay-cache.ts';
+import { CLIENT_ASSERTION_TYPE, createSigningKey, signAssertion, signDpopProof, type SigningKey } from '../helpers/assertion.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+
+/**
+ * A replay-cache entry lives at least as long as its value could still be accepted (AS-02, RFC 7523
+ * §3 item 7, RFC 9449 §11.1), pruning included. The clock stands still and is set by the test, so
+ * the last accepted instant is hit exactly: jose compares whole seconds, so an assertion with
+ * exp = T + 30.01 is still accepted at T + 90.5 (exp + 60 s tolerance, rounded down).
+ */
+
+const ISSUER = 'https://issuer.test';
+const TOKEN_ENDPOINT = `${ISSUER}/token`;
+
+function standingClock(): Clock & { set(epochSeconds: number): void } {
+  let now = Math.floor(Date.now() / 1000) * 1000;
+  return { now: () => new Date(now), set: (seconds) => { now = seconds * 1000; } };
+}
+
+function assertionRequest(jwt: string): TokenRequest {
+  return {
+    params: new Map([['client_assertion_type', [CLIENT_ASSERTION_TYPE]], ['client_assertion', [jwt]]]),
+    authorization: undefined,
+    context: { requestId: 'replay-retention', sourceAddress: undefined },
+    certificate: { channel: false, untrustedForwarded: false },
+    dpop: undefined,
+  };
+}
+
+/** Uses that make the database cache prune its expired entries (it does every 500 uses). */
+async function forcePrune(cache: ReplayCache, clock: Clock): Promise<void> {
+  for (let i = 0; i < 500; i++) await cache.useOnce(`filler-${randomUUID()}`, new Date(clock.now().getTime() + 600_000));
+}
+
+function retentionSuite(name: string, make: (clock: Clock) => ReplayCache) {
+  describe(`${name} replay cache behind the verifiers`, () => {
+    let key: SigningKey;
+    before(async () => {
+      key = await createSigningKey('ES256');
+    });
+
+    it('AS-02 refuses an assertion replayed at the last instant its fractional exp (plus tolerance) still allows, after pruning', async () => {
+      const clock = standingClock();
+      const cache = make(clock);
+      const method = createPrivateKeyJwt({
+        clock,
+        replay: cache,
+        remoteJwks: createRemoteJwksCache({ timeoutMs: 1000, ttlMs: 1000, cooldownMs: 1000, maxBytes: 1024, allowInsecure: false }),
+        config: { issuer: ISSUER, tokenEndpoint: TOKEN_ENDPOINT },
+      });
+      const client = { clientId: 'c-pkj', jwks: { keys: [key.publicJwk] }, jwksUri: null, tokenEndpointAuthSigningAlg: null } as unknown as Client;
+      const record = { client, secrets: [] };
+      const t = clock.now().getTime() / 1000;
+      const jwt = await signAssertion({ clientId: 'c-pkj', audience: ISSUER, key, now: t, claims: { exp: t + 30.01 } });
+      await method.verify(assertionRequest(jwt), record);
+
+      clock.set(t + 90.5);
+      await forcePrune(cache, clock);
+      await assert.rejects(method.verify(assertionRequest(jwt), record), (error: unknown) => {
+        assert.ok(error instanceof InvalidClient, String(error));
+        assert.equal(error.reason, 'assertion_replayed');
+        return true;
+      });
+      // A second later jose itself refuses it: the window the entry had to cover has ended.
+      clock.set(t + 91);
+      await assert.rejects(method.verify(assertionRequest(jwt), record), (error: unknown) => error instanceof InvalidClient && String(error.reason) !== 'assertion_replayed');
+    });
+
+    it('AS-02 refuses a DPoP proof (no exp) replayed at the last instant of its iat window, after pruning', async () => {
+      const clock = standingClock();
+      const cache = make(clock);
+      const verify = createDpopVerifier({ clock, replay: cache, config: { tokenEndpoint: TOKEN_ENDPOINT } });
+      const iat = clock.now().getTime() / 1000;
+      const proof = await signDpopProof({ key, htu: TOKEN_ENDPOINT, now: iat });
+      await verify(proof);
+
+      clock.set(iat + 60.999);
+      await forcePrune(cache, clock);
+      await assert.rejects(verify(proof), (error: unknown) => error instanceof InvalidDpopProofError && error.reason === 'dpop_replayed');
+      clock.set(iat + 61);
+      await assert.rejects(verify(proof), (error: unknown) => error instanceof InvalidDpopProofError && error.reason === 'dpop_stale');
+    });
+  });
+}
+
+describe('replay-cache retention', () => {
+  let database: TestDatabase;
+  let db: Db;
+  let redis: RedisConnection | undefined;
+  before(async () => {
+    database = await createTestDatabase();
+    const target = parseDatabaseUrl(database.url)!;
+    await applyMigrations(target);
+    db = await createPrismaClient(target);
+    if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
+  });
+  after(async () => {
+    await db.$disconnect();
+    await database.drop();
+    if (redis) await redis.close();
+  });
+
+  retentionSuite('database', (clock) => createPrismaReplayCache(db, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
+  describe('redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, () => {
+    retentionSuite('redis', (clock) => createRedisReplayCache(redis!, clock, `idb-test:${randomUUID()}:`));
+  });
+});
