@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
-import { applyMigrations } from '../../src/persistence/migrations.ts';
-import { createPrismaClient, type Db } from '../../src/persistence/prisma-client.ts';
-import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
-import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
-import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
-import { createSerialGate, openGate } from '../../src/persistence/sqlite-gate.ts';
-import { createLogger } from '../../src/shared/logger.ts';
+import { beforeEach, describe, it } from 'node:test';
 import type { Clock } from '../../src/shared/clock.ts';
 import type { ReplayCache } from '../../src/tokens/replay-cache.ts';
+import { forEachReplayCache } from '../helpers/replay-caches.ts';
 import { createTestClock } from '../helpers/test-clock.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 type TestClock = ReturnType<typeof createTestClock>;
 
@@ -79,26 +71,4 @@ export function replayCacheContract(name: string, makeWith: (clock: Clock) => Re
   });
 }
 
-describe('replay caches', () => {
-  let database: TestDatabase;
-  let db: Db;
-  let redis: RedisConnection | undefined;
-  before(async () => {
-    database = await createTestDatabase();
-    const target = parseDatabaseUrl(database.url)!;
-    await applyMigrations(target);
-    db = await createPrismaClient(target);
-    if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
-  });
-  after(async () => {
-    await db.$disconnect();
-    await database.drop();
-    if (redis) await redis.close();
-  });
-
-  replayCacheContract('database', (clock) => createPrismaReplayCache(db, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
-  // Redis runs in CI (REDIS_URL); a laptop without it skips this half rather than failing.
-  describe('redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, () => {
-    replayCacheContract('redis', (clock) => createRedisReplayCache(redis!, clock, `idb-test:${randomUUID()}:`));
-  });
-});
+forEachReplayCache('replay caches', replayCacheContract);

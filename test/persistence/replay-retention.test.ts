@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Client } from '../../src/clients/client.ts';
 import { createPrivateKeyJwt } from '../../src/oauth/client-auth/private-key-jwt.ts';
 import { createRemoteJwksCache } from '../../src/oauth/client-auth/remote-jwks.ts';
 import { InvalidClient } from '../../src/oauth/errors.ts';
 import type { TokenRequest } from '../../src/oauth/token-request.ts';
-import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
-import { applyMigrations } from '../../src/persistence/migrations.ts';
-import { createPrismaClient, type Db } from '../../src/persistence/prisma-client.ts';
-import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
-import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
-import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
-import { createSerialGate, openGate } from '../../src/persistence/sqlite-gate.ts';
 import type { Clock } from '../../src/shared/clock.ts';
-import { createLogger } from '../../src/shared/logger.ts';
 import { createDpopVerifier, InvalidDpopProofError } from '../../src/tokens/dpop.ts';
 import type { ReplayCache } from '../../src/tokens/replay-cache.ts';
+import { forEachReplayCache } from '../helpers/replay-caches.ts';
 import { CLIENT_ASSERTION_TYPE, createSigningKey, signAssertion, signDpopProof, type SigningKey } from '../helpers/assertion.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 /**
  * A replay-cache entry lives at least as long as its value could still be accepted (AS-02, RFC 7523
@@ -101,25 +93,4 @@ function retentionSuite(name: string, make: (clock: Clock) => ReplayCache) {
   });
 }
 
-describe('replay-cache retention', () => {
-  let database: TestDatabase;
-  let db: Db;
-  let redis: RedisConnection | undefined;
-  before(async () => {
-    database = await createTestDatabase();
-    const target = parseDatabaseUrl(database.url)!;
-    await applyMigrations(target);
-    db = await createPrismaClient(target);
-    if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
-  });
-  after(async () => {
-    await db.$disconnect();
-    await database.drop();
-    if (redis) await redis.close();
-  });
-
-  retentionSuite('database', (clock) => createPrismaReplayCache(db, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
-  describe('redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, () => {
-    retentionSuite('redis', (clock) => createRedisReplayCache(redis!, clock, `idb-test:${randomUUID()}:`));
-  });
-});
+forEachReplayCache('replay-cache retention', retentionSuite);

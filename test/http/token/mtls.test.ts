@@ -159,6 +159,22 @@ function mtlsClient(clientId: string, field: Record<string, string>) {
   return { client_id: clientId, token_endpoint_auth_method: 'tls_client_auth', ...field };
 }
 
+/** A service believing this process's XFCC, with c-mtls (orders) and c-admin (admin) registered by SPIFFE ID. */
+async function startXfccService(env: Record<string, string>): Promise<TestService> {
+  const t = await startTestService({
+    TLS_CLIENT_CA_FILE: pki.ca1.certFile,
+    TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
+    TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
+    RATE_LIMIT_AUTH_FAILURES: '0',
+    ...env,
+  });
+  await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
+  await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
+  return t;
+}
+
+const sendXfcc = (t: TestService, header: string, fields: Record<string, string>) => proxiedToken(t, { 'x-forwarded-client-cert': header }, fields);
+
 const publicJwk = (cert: IssuedCertificate) => createPublicKey(cert.certPem).export({ format: 'jwk' });
 
 describe('mutual-TLS client authentication (RFC 8705)', () => {
@@ -403,19 +419,11 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     let t: TestService;
 
     before(async () => {
-      t = await startTestService({
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-      await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
-      await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
+      t = await startXfccService({});
     });
     after(() => t.stop());
 
-    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) =>
-      proxiedToken(t, { 'x-forwarded-client-cert': header }, fields);
+    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) => sendXfcc(t, header, fields);
 
     it('MT-08 (a) accepts one element carrying C1 and binds the token to C1', async () => {
       const res = await send(xfcc(certs.c1, { uri: [SPIFFE_ORDERS], subject: 'CN=orders,O=shop' }));
@@ -519,20 +527,11 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     let t: TestService;
 
     before(async () => {
-      t = await startTestService({
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        TRUSTED_CLIENT_CERT_ELEMENTS: 'last',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-      await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
-      await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
+      t = await startXfccService({ TRUSTED_CLIENT_CERT_ELEMENTS: 'last' });
     });
     after(() => t.stop());
 
-    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) =>
-      proxiedToken(t, { 'x-forwarded-client-cert': header }, fields);
+    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) => sendXfcc(t, header, fields);
 
     it('MT-08 (b) believes only the element the proxy appended last, never a client-supplied one before it', async () => {
       // The client's own element, a perfect one for admin (certificates are public): it does not count.
