@@ -78,10 +78,12 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   directoryRefresh.unref();
   feed.subscribe(keys.listener());
 
-  const replay = redis ? createRedisReplayCache(redis) : createPrismaReplayCache(opened.db, uow.gate, clock);
+  const replay = redis ? createRedisReplayCache(redis, clock) : createPrismaReplayCache(opened.db, uow.gate, clock);
   const counter = redis ? createRedisWindowCounter(redis) : shared?.counter ?? createMemoryWindowCounter();
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
-  const remoteJwks = createRemoteJwksCache({ timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, now: () => clock.now().getTime() });
+  const remoteJwks = createRemoteJwksCache({
+    timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
+  });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined });
   const tokenEndpoint = createTokenEndpoint({

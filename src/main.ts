@@ -2,18 +2,24 @@ import cluster from 'node:cluster';
 import { createIpcWindowCounter, createPrimaryClient } from './cluster/ipc.ts';
 import { startPrimary, WORKER_ENV } from './cluster/primary.ts';
 import type { BootstrapResult } from './clients/bootstrap-admin.ts';
+import { writeBootstrapSecretFile } from './clients/bootstrap-secret-file.ts';
 import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
 import { prepareDeployment, startService } from './server.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 
-function announceBootstrap(bootstrap: BootstrapResult): void {
-  if (bootstrap.created && bootstrap.generatedSecret) {
-    // Printed once, outside the structured log, so it is never shipped to a log store.
-    process.stdout.write(
-      `\nBootstrap admin client "${bootstrap.clientId}" created. Its secret is shown only this once:\n` +
-      `  ${bootstrap.generatedSecret}\n\n`,
-    );
+function announceBootstrap(bootstrap: BootstrapResult, config: Config, logger: Logger): void {
+  if (!bootstrap.created || !bootstrap.generatedSecret) return;
+  // Kept in a 0600 file and shown once on stderr: never on stdout, where the JSON log stream goes.
+  let file: string | undefined;
+  try {
+    file = writeBootstrapSecretFile(config.keysDir, bootstrap.generatedSecret);
+  } catch (error) {
+    logger.warn({ keysDir: config.keysDir, code: (error as NodeJS.ErrnoException).code }, 'the bootstrap admin secret could not be written to KEYS_DIR; it is on stderr only');
   }
+  process.stderr.write(
+    `\nBootstrap admin client "${bootstrap.clientId}" created. Its secret is shown only this once${file ? ` (and kept in ${file}, mode 0600: delete it once stored)` : ''}:\n` +
+    `  ${bootstrap.generatedSecret}\n\n`,
+  );
 }
 
 /** The signals run `stop` once, then exit with its code. */
@@ -58,14 +64,14 @@ async function serve(config: Config, logger: Logger, worker: boolean): Promise<v
     started();
   }
   if (!worker) {
-    announceBootstrap(service.bootstrap);
+    announceBootstrap(service.bootstrap, config, logger);
     logger.info({ url: service.url, issuer: config.issuer, database: config.database.provider }, 'identity-backend listening');
   }
 }
 
 /** WEB_CONCURRENCY > 1: the one-time work here, then the workers (src/cluster/primary.ts). */
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
-  announceBootstrap(await prepareDeployment(config, logger));
+  announceBootstrap(await prepareDeployment(config, logger), config, logger);
   const primary = startPrimary({
     workers: config.webConcurrency,
     logger,

@@ -83,9 +83,13 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
         key: config.tls.key,
         requestCert: true,
         rejectUnauthorized: false,
+        // Node's default 120 s lets a silent client hold a socket through the handshake (ASVS 2.4.1).
+        handshakeTimeout: config.tlsHandshakeTimeout * 1000,
         ...(config.clientCaCertificates.length && { ca: config.clientCaCertificates.map((c) => c.toString()) }),
       })
       : http.createServer(limits);
+    // Beyond the cap, new connections are closed at once (MAX_CONNECTIONS; 0 = none).
+    if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
     // server.close() ends only the connections idle at that moment; a keep-alive connection whose
     // request is still in flight would then sit idle until the shutdown timeout. Once stopping, every
     // unsent response carries `Connection: close` instead, so shutdown ends when the last one is sent.

@@ -1,6 +1,7 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { JSONWebKeySet, JWK } from 'jose';
+import { isNonPublicHost } from '../shared/non-public-address.ts';
 import { parseRfc4514 } from '../tls/distinguished-name.ts';
 import type { FieldIssue } from '../shared/errors.ts';
 import type { TlsClientAuthSubject } from './client.ts';
@@ -66,17 +67,6 @@ function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean):
   return undefined;
 }
 
-function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) {
-    const [a, b] = host.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (isIP(host) === 6) return host === '::1' || host === '::' || /^f[cd]/.test(host) || /^fe[89ab]/.test(host) || host.startsWith('::ffff:');
-  return false;
-}
-
 /** RFC 8725 §3.10 / ASVS 13.2.4: a jwks_uri must not turn the service into an SSRF probe. */
 function jwksUriProblem(value: unknown, allowInsecure: boolean): string | undefined {
   if (typeof value !== 'string' || value.length > 2048) return 'must be a URL of at most 2048 characters';
@@ -88,7 +78,8 @@ function jwksUriProblem(value: unknown, allowInsecure: boolean): string | undefi
   }
   if (url.username || url.password || url.hash) return 'must not carry credentials or a fragment';
   if (url.protocol !== 'https:' && !(allowInsecure && url.protocol === 'http:')) return 'must use https';
-  if (!allowInsecure && isPrivateHost(url.hostname)) return 'must not point at a loopback, private or link-local address';
+  // Names are resolved, and their addresses checked again, when the document is fetched (remote-jwks.ts).
+  if (!allowInsecure && isNonPublicHost(url.hostname)) return 'must not point at a loopback, private or link-local address';
   return undefined;
 }
 

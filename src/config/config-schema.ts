@@ -57,13 +57,19 @@ export const configSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of the HTTPS listener'),
   TLS_CLIENT_CA_FILE: z.string().min(1).optional().describe('PEM trust anchors for client certificates (tls_client_auth)'),
   TRUSTED_CLIENT_CERT_HEADER: z.enum(['x-forwarded-client-cert', 'client-cert']).optional()
-    .describe('header in which a proxy listed in TRUSTED_PROXIES forwards the client certificate (Envoy XFCC or RFC 9440)'),
+    .describe('header in which a proxy listed in TRUSTED_CLIENT_CERT_PROXIES forwards the client certificate (Envoy XFCC or RFC 9440)'),
+  TRUSTED_CLIENT_CERT_PROXIES: z.string().optional()
+    .describe('comma-separated proxy addresses or CIDRs believed in TRUSTED_CLIENT_CERT_HEADER; required with it, separate from TRUSTED_PROXIES'),
+  TRUSTED_CLIENT_CERT_ELEMENTS: z.enum(['1', 'last']).default('1')
+    .describe('XFCC elements accepted: exactly one (Envoy SANITIZE_SET), or the last of several (APPEND_FORWARD)'),
   TRUST_PROXY_VERIFIED_IDENTITY: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
     .describe('believe an XFCC element without Cert (Istio default: Hash, Subject, URI, DNS)'),
   ALLOW_INSECURE_JWKS_URI: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
     .describe('development only: accept http:// and private-address jwks_uri values'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://… or rediss://…').optional()
     .describe('shared replay cache (and rate limits) across instances'),
+  TLS_HANDSHAKE_TIMEOUT: duration.pipe(z.number().min(1)).default(10).describe('how long a TLS handshake may take before the connection is closed'),
+  MAX_CONNECTIONS: count.default(10000).describe('open connections per listener (per process); further ones are closed at once; 0 = no cap'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
   WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()

@@ -39,9 +39,17 @@ export type Config = Readonly<{
   /** Trust anchors for client certificates (TLS_CLIENT_CA_FILE). */
   clientCaCertificates: readonly X509Certificate[];
   trustedClientCertHeader: 'x-forwarded-client-cert' | 'client-cert' | undefined;
+  /** Peers believed in trustedClientCertHeader; TRUSTED_PROXIES (X-Forwarded-For) does not count here. */
+  trustedClientCertProxies: readonly string[];
+  /** XFCC: exactly one element (Envoy SANITIZE_SET), or the last of several (APPEND_FORWARD). */
+  trustedClientCertElements: 'one' | 'last';
   trustProxyVerifiedIdentity: boolean;
   allowInsecureJwksUri: boolean;
   redisUrl: string | undefined;
+  /** Seconds a TLS handshake may take (TLS_HANDSHAKE_TIMEOUT). */
+  tlsHandshakeTimeout: number;
+  /** Open connections per listener; 0 = no cap. */
+  maxConnections: number;
   logLevel: LogLevel;
   shutdownTimeout: number;
   /** Worker processes (cluster mode when above 1). */
@@ -52,7 +60,7 @@ function fail(variable: string, message: string): never {
   throw new ConfigError(`${variable}: ${message}`);
 }
 
-function parseTrustedProxies(text: string | undefined): string[] {
+function parseTrustedProxies(variable: string, text: string | undefined): string[] {
   if (!text) return [];
   const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
   const probe = new BlockList();
@@ -61,12 +69,12 @@ function parseTrustedProxies(text: string | undefined): string[] {
     const [address, prefix, ...rest] = entry.split('/');
     const family = isIP(address ?? '');
     if (family === 0 || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
-      fail('TRUSTED_PROXIES', `expected addresses or CIDR ranges, got "${entry}"`);
+      fail(variable, `expected addresses or CIDR ranges, got "${entry}"`);
     }
     try {
       if (prefix !== undefined) probe.addSubnet(address!, Number(prefix), family === 6 ? 'ipv6' : 'ipv4');
     } catch {
-      fail('TRUSTED_PROXIES', `"${entry}" is not a valid CIDR range`);
+      fail(variable, `"${entry}" is not a valid CIDR range`);
     }
   }
   return entries;
@@ -137,7 +145,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (v.KEY_PREPUBLISH >= v.KEY_ROTATION_INTERVAL) fail('KEY_PREPUBLISH', 'must be shorter than KEY_ROTATION_INTERVAL');
   if (v.JWKS_MAX_AGE >= v.KEY_PREPUBLISH) fail('JWKS_MAX_AGE', 'must be shorter than KEY_PREPUBLISH, so caches see a new key before it signs');
   if (v.KEY_SYNC_INTERVAL * 2 > v.KEY_PREPUBLISH) fail('KEY_SYNC_INTERVAL', 'must be at most half of KEY_PREPUBLISH, so every instance has the next key well before it signs');
-  if (v.TRUSTED_CLIENT_CERT_HEADER && !v.TRUSTED_PROXIES) fail('TRUSTED_CLIENT_CERT_HEADER', 'requires TRUSTED_PROXIES: a forwarded certificate is believed only from a listed proxy');
+  // A load balancer trusted for client addresses is not thereby trusted to assert certificates.
+  const trustedProxies = parseTrustedProxies('TRUSTED_PROXIES', v.TRUSTED_PROXIES);
+  const trustedClientCertProxies = parseTrustedProxies('TRUSTED_CLIENT_CERT_PROXIES', v.TRUSTED_CLIENT_CERT_PROXIES);
+  if (v.TRUSTED_CLIENT_CERT_HEADER && !trustedClientCertProxies.length) {
+    fail('TRUSTED_CLIENT_CERT_PROXIES', 'required when TRUSTED_CLIENT_CERT_HEADER is set: the proxies trusted to forward client certificates (TRUSTED_PROXIES covers X-Forwarded-For only)');
+  }
+  if (!v.TRUSTED_CLIENT_CERT_HEADER && trustedClientCertProxies.length) fail('TRUSTED_CLIENT_CERT_PROXIES', 'has no effect without TRUSTED_CLIENT_CERT_HEADER');
+  if (v.TRUSTED_CLIENT_CERT_ELEMENTS === 'last' && v.TRUSTED_CLIENT_CERT_HEADER !== 'x-forwarded-client-cert') {
+    fail('TRUSTED_CLIENT_CERT_ELEMENTS', 'last requires TRUSTED_CLIENT_CERT_HEADER=x-forwarded-client-cert');
+  }
   if (v.TRUST_PROXY_VERIFIED_IDENTITY && v.TRUSTED_CLIENT_CERT_HEADER !== 'x-forwarded-client-cert') {
     fail('TRUST_PROXY_VERIFIED_IDENTITY', 'requires TRUSTED_CLIENT_CERT_HEADER=x-forwarded-client-cert');
   }
@@ -172,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     keyPrepublish: v.KEY_PREPUBLISH,
     jwksMaxAge: v.JWKS_MAX_AGE,
     keySyncInterval: v.KEY_SYNC_INTERVAL,
-    trustedProxies: Object.freeze(parseTrustedProxies(v.TRUSTED_PROXIES)),
+    trustedProxies: Object.freeze(trustedProxies),
     rateLimits: Object.freeze({
       tokenPerClient: v.RATE_LIMIT_TOKEN_PER_CLIENT,
       tokenPerAddress: v.RATE_LIMIT_TOKEN_PER_ADDRESS,
@@ -183,9 +200,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tls: loadTls(v.TLS_CERT_FILE, v.TLS_KEY_FILE, cwd),
     clientCaCertificates: Object.freeze(v.TLS_CLIENT_CA_FILE ? loadCaFile(v.TLS_CLIENT_CA_FILE, cwd) : []),
     trustedClientCertHeader: v.TRUSTED_CLIENT_CERT_HEADER,
+    trustedClientCertProxies: Object.freeze(trustedClientCertProxies),
+    trustedClientCertElements: v.TRUSTED_CLIENT_CERT_ELEMENTS === 'last' ? 'last' : 'one',
     trustProxyVerifiedIdentity: v.TRUST_PROXY_VERIFIED_IDENTITY,
     allowInsecureJwksUri: v.ALLOW_INSECURE_JWKS_URI,
     redisUrl: v.REDIS_URL,
+    tlsHandshakeTimeout: v.TLS_HANDSHAKE_TIMEOUT,
+    maxConnections: v.MAX_CONNECTIONS,
     logLevel: v.LOG_LEVEL,
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
@@ -8,6 +6,7 @@ import pg from 'pg';
 import { PrismaClient as PostgresPrismaClient } from '../generated/prisma/postgresql/client.ts';
 import { PrismaClient as SqlitePrismaClient } from '../generated/prisma/sqlite/client.ts';
 import type { DatabaseTarget } from './database-target.ts';
+import { prepareSqliteFile } from './sqlite-file.ts';
 
 /**
  * The two generated clients share one model API (they come from one schema.prisma); repositories
@@ -53,7 +52,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
     const db = new PostgresPrismaClient({ adapter: new PrismaPg(pool) });
     return { db, driver: { provider: 'postgresql', pool } };
   }
-  mkdirSync(path.dirname(target.file), { recursive: true });
+  prepareSqliteFile(target.file);
   let database: BetterSqlite3.Database | undefined;
   const adapter = capturingSqliteAdapter(new PrismaBetterSqlite3({ url: target.file, timeout: 5000 }), (d) => {
     database = d;

@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -12,6 +10,7 @@ import {
 } from '@prisma/driver-adapter-utils';
 import * as bindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { SchemaEngine } from '@prisma/schema-engine-wasm';
+import { prepareSqliteFile } from './sqlite-file.ts';
 import type { DatabaseTarget } from './database-target.ts';
 
 export type { SchemaEngine };
@@ -71,8 +70,8 @@ class SharedSqliteConnection implements SqlMigrationAwareDriverAdapterFactory {
   #adapter: Promise<SqlDriverAdapter> | undefined;
 
   constructor(file: string) {
-    // First start on a laptop: ./data/ does not exist yet.
-    mkdirSync(path.dirname(file), { recursive: true });
+    // First start on a laptop: ./data/ does not exist yet; the migration is the first to open the file.
+    prepareSqliteFile(file);
     this.#factory = new PrismaBetterSqlite3({ url: file, timeout: 5000 });
     this.adapterName = this.#factory.adapterName;
   }

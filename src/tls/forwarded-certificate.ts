@@ -1,108 +1,127 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { PresentedCertificate } from './client-certificate.ts';
+import { parseNodeSubject, parseRfc4514, sameDistinguishedName } from './distinguished-name.ts';
 import { parseSubjectAltNames } from './subject-alt-names.ts';
+import { hasEnvoyShape, parseXfcc, valuesOf, type XfccElement } from './xfcc-element.ts';
 
 export type ForwardedHeaderKind = 'x-forwarded-client-cert' | 'client-cert';
 
-export type ForwardedResult = { certificate: PresentedCertificate } | { rejection: 'forwarded_cert_malformed' | 'forwarded_hash_mismatch' | 'forwarded_identity_not_trusted' };
+export type ForwardedRejection =
+  | 'forwarded_cert_malformed'
+  | 'forwarded_cert_too_many_elements'
+  | 'forwarded_cert_injection'
+  | 'forwarded_identity_mismatch'
+  | 'forwarded_hash_mismatch'
+  | 'forwarded_identity_not_trusted';
+
+export type ForwardedResult = { certificate: PresentedCertificate } | { rejection: ForwardedRejection };
+
+export type ForwardedCertificateOptions = {
+  /** Believe an XFCC element without Cert (TRUST_PROXY_VERIFIED_IDENTITY). */
+  trustVerifiedIdentity: boolean;
+  /** XFCC: exactly one element (Envoy SANITIZE_SET), or the last of several (APPEND_FORWARD). */
+  elements: 'one' | 'last';
+};
 
 const MAX_HEADER_LENGTH = 16_384;
-
-/** Splits on `separator` outside double quotes; quoted sections keep their backslash escapes. */
-function splitOutsideQuotes(text: string, separator: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted && ch === '\\' && i + 1 < text.length) {
-      current += ch + text[i + 1];
-      i++;
-      continue;
-    }
-    if (ch === '"') quoted = !quoted;
-    if (!quoted && ch === separator) {
-      parts.push(current);
-      current = '';
-    } else current += ch;
-  }
-  if (quoted) throw new Error('unterminated quote');
-  parts.push(current);
-  return parts;
-}
-
-/**
- * Envoy quotes a value without escaping inside it: a backslash there is the RFC 4514 escape of the
- * Subject it copied ("CN=orders\,O=shop" is one CN). Removing it would turn that CN into two RDNs.
- */
-function unquote(value: string): string {
-  const v = value.trim();
-  return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
-}
-
-/**
- * Envoy's x-forwarded-client-cert: comma-separated elements, each `Key=Value` pairs separated by
- * semicolons, values optionally quoted (a Subject may hold commas and semicolons). Keys repeat
- * (URI, DNS), so each maps to a list.
- */
-export function parseXfcc(header: string): Array<Map<string, string[]>> {
-  return splitOutsideQuotes(header, ',').map((element) => {
-    const pairs = new Map<string, string[]>();
-    for (const pair of splitOutsideQuotes(element, ';')) {
-      if (pair.trim() === '') continue;
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new Error('pair without "="');
-      const key = pair.slice(0, eq).trim().toLowerCase();
-      pairs.set(key, [...(pairs.get(key) ?? []), unquote(pair.slice(eq + 1))]);
-    }
-    return pairs;
-  });
-}
 
 function pemCertificates(pem: string): X509Certificate[] {
   return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 }
 
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
 /**
- * The certificate a trusted proxy forwarded. Only the last XFCC element counts: Envoy appends the
- * element for the connection it terminated, and anything before it came from further away (a client
- * can send its own element: envoyproxy/envoy#6038). A forwarded Cert is validated like one on our own
+ * What the element says about the certificate must be what the certificate says: an element
+ * assembled from a SAN's text (`…;URI=<another id>`) names identities its Cert does not hold.
+ * Envoy writes every URI SAN (older versions only the first), `URI=` when there is none, every DNS SAN,
+ * and the Subject in RFC 2253 form; keys it was not configured to send are absent.
+ */
+function describesCertificate(element: XfccElement, leaf: X509Certificate, chain: X509Certificate[]): boolean {
+  const sans = parseSubjectAltNames(leaf.subjectAltName);
+  const uris = valuesOf(element, 'uri');
+  if (uris.length && !(sameList(uris, sans.uri) || sameList(uris, [sans.uri[0] ?? '']))) return false;
+  const dns = valuesOf(element, 'dns');
+  if (dns.length && !sameList(dns, sans.dns)) return false;
+  const [subject] = valuesOf(element, 'subject');
+  if (subject !== undefined) {
+    const stated = parseRfc4514(subject);
+    if (!stated || !sameDistinguishedName(stated, parseNodeSubject(leaf.subject))) return false;
+  }
+  // Envoy's Chain starts with the peer certificate itself.
+  return chain.length === 0 || chain[0]!.raw.equals(leaf.raw);
+}
+
+function fromCertElement(element: XfccElement, certText: string): ForwardedResult {
+  const [leaf, ...rest] = pemCertificates(decodeURIComponent(certText));
+  if (!leaf) return { rejection: 'forwarded_cert_malformed' };
+  const [hash] = valuesOf(element, 'hash');
+  if (hash !== undefined && hash.toLowerCase() !== createHash('sha256').update(leaf.raw).digest('hex')) return { rejection: 'forwarded_hash_mismatch' };
+  const [chainText] = valuesOf(element, 'chain');
+  const chain = chainText ? pemCertificates(decodeURIComponent(chainText)) : [];
+  if (!describesCertificate(element, leaf, chain)) return { rejection: 'forwarded_identity_mismatch' };
+  return { certificate: { kind: 'certificate', source: 'forwarded', leaf, intermediates: [...rest, ...chain.slice(1)] } };
+}
+
+/** Istio's default element: no Cert, only what the proxy verified (Hash, Subject, URI, DNS). */
+function fromVerifiedIdentity(element: XfccElement): ForwardedResult {
+  const [hash] = valuesOf(element, 'hash');
+  if (!hash || !/^[0-9a-fA-F]{64}$/.test(hash)) return { rejection: 'forwarded_cert_malformed' };
+  const sans = parseSubjectAltNames(undefined);
+  // Envoy writes `URI=` for a certificate without URI SANs: that is no URI, not an empty one.
+  sans.uri.push(...valuesOf(element, 'uri').filter(Boolean));
+  sans.dns.push(...valuesOf(element, 'dns').filter(Boolean));
+  return {
+    certificate: {
+      kind: 'verified-identity',
+      source: 'forwarded',
+      subject: valuesOf(element, 'subject')[0],
+      sans,
+      x5tS256: Buffer.from(hash, 'hex').toString('base64url'),
+    },
+  };
+}
+
+/**
+ * The element a trusted proxy wrote for the connection it terminated. By default the header must
+ * hold exactly one (Envoy SANITIZE_SET replaces whatever the client sent); with `last`, earlier
+ * elements came from further away (APPEND_FORWARD keeps the client's own: envoyproxy/envoy#6038)
+ * and only the last counts. Either way the element must have the shape Envoy writes and agree with
+ * its Cert, so a SAN carrying `,Cert=…` or `;URI=…` cannot forge it.
+ */
+function resolveXfcc(header: string, options: ForwardedCertificateOptions): ForwardedResult {
+  const elements = parseXfcc(header);
+  if (elements.length > 1 && options.elements === 'one') return { rejection: 'forwarded_cert_too_many_elements' };
+  // A SAN cut short by its "," ("…/sa/evil,Cert=…") leaves the proxy's own element one before the
+  // last: so every element must stand on its own, though only the last one counts.
+  for (const earlier of elements.slice(0, -1)) {
+    if (!hasEnvoyShape(earlier)) return { rejection: 'forwarded_cert_injection' };
+    const [certText] = valuesOf(earlier, 'cert');
+    const checked = certText === undefined ? undefined : fromCertElement(earlier, certText);
+    if (checked && 'rejection' in checked) return checked;
+  }
+  const element = elements.at(-1)!;
+  if (!hasEnvoyShape(element)) return { rejection: 'forwarded_cert_injection' };
+  const [certText] = valuesOf(element, 'cert');
+  if (certText !== undefined) return fromCertElement(element, certText);
+  if (!options.trustVerifiedIdentity) return { rejection: 'forwarded_identity_not_trusted' };
+  return fromVerifiedIdentity(element);
+}
+
+/**
+ * The certificate a trusted proxy forwarded. A forwarded Cert is validated like one on our own
  * listener by the caller; an element without Cert (Istio's default) is believed only when configured.
  */
-export function resolveForwardedCertificate(kind: ForwardedHeaderKind, header: string, trustVerifiedIdentity: boolean): ForwardedResult {
+export function resolveForwardedCertificate(kind: ForwardedHeaderKind, header: string, options: ForwardedCertificateOptions): ForwardedResult {
   if (header.length > MAX_HEADER_LENGTH) return { rejection: 'forwarded_cert_malformed' };
   try {
     if (kind === 'client-cert') {
-      // RFC 9440 §2.1: an sf-binary item, `:base64(DER):`.
+      // RFC 9440 §2.1: one sf-binary item, `:base64(DER):`; two header lines are two items, refused.
       const match = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(header.trim());
       if (!match) return { rejection: 'forwarded_cert_malformed' };
       return { certificate: { kind: 'certificate', source: 'forwarded', leaf: new X509Certificate(Buffer.from(match[1]!, 'base64')), intermediates: [] } };
     }
-    const element = parseXfcc(header).at(-1)!;
-    const hash = element.get('hash')?.[0];
-    const certText = element.get('cert')?.[0];
-    if (certText !== undefined) {
-      const [leaf, ...rest] = pemCertificates(decodeURIComponent(certText));
-      if (!leaf) return { rejection: 'forwarded_cert_malformed' };
-      if (hash !== undefined && hash.toLowerCase() !== createHash('sha256').update(leaf.raw).digest('hex')) return { rejection: 'forwarded_hash_mismatch' };
-      const chain = element.get('chain')?.[0];
-      const intermediates = [...rest, ...(chain ? pemCertificates(decodeURIComponent(chain)).slice(1) : [])];
-      return { certificate: { kind: 'certificate', source: 'forwarded', leaf, intermediates } };
-    }
-    if (!trustVerifiedIdentity) return { rejection: 'forwarded_identity_not_trusted' };
-    if (!hash || !/^[0-9a-fA-F]{64}$/.test(hash)) return { rejection: 'forwarded_cert_malformed' };
-    const sans = parseSubjectAltNames(undefined);
-    sans.uri.push(...(element.get('uri') ?? []));
-    sans.dns.push(...(element.get('dns') ?? []));
-    return {
-      certificate: {
-        kind: 'verified-identity',
-        source: 'forwarded',
-        subject: element.get('subject')?.[0],
-        sans,
-        x5tS256: Buffer.from(hash, 'hex').toString('base64url'),
-      },
-    };
+    return resolveXfcc(header, options);
   } catch {
     return { rejection: 'forwarded_cert_malformed' };
   }

@@ -3,7 +3,7 @@ import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { joseFailureReason } from '../oauth/jose-failure.ts';
 import { ASSERTION_SIGNING_ALGS } from '../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../shared/clock.ts';
-import type { ReplayCache } from './replay-cache.ts';
+import { replayEntryExpiry, type ReplayCache } from './replay-cache.ts';
 
 /** RFC 9449 §4.3: a proof is fresh for a short window around our clock. */
 const IAT_WINDOW_SECONDS = 60;
@@ -49,7 +49,9 @@ export function createDpopProofChecker(deps: { clock: Clock; replay: ReplayCache
       throw new InvalidDpopProofError('dpop_wrong_ath');
     }
     const jkt = await calculateJwkThumbprint(jwk, 'sha256');
-    const expires = new Date((payload.iat! + 2 * IAT_WINDOW_SECONDS) * 1000);
+    // A proof has no exp: it is accepted while the clock's whole seconds are within the window of
+    // iat, that is until floor(iat) + window + 1; its entry must outlive that.
+    const expires = replayEntryExpiry(Math.floor(payload.iat!) + IAT_WINDOW_SECONDS + 1);
     if (!(await deps.replay.useOnce(`dpop:${jkt}:${payload.jti}`, expires))) throw new InvalidDpopProofError('dpop_replayed');
     return jkt;
   };

@@ -36,6 +36,10 @@ describe('loadConfig defaults', () => {
     assert.equal(config.keyPrepublish, 86400);
     assert.equal(config.jwksMaxAge, 900);
     assert.deepEqual(config.trustedProxies, []);
+    assert.deepEqual(config.trustedClientCertProxies, []);
+    assert.equal(config.trustedClientCertElements, 'one');
+    assert.equal(config.tlsHandshakeTimeout, 10);
+    assert.equal(config.maxConnections, 10000);
     assert.deepEqual(config.rateLimits, { tokenPerClient: 6000, tokenPerAddress: 60000, authFailures: 10, admin: 600 });
     assert.deepEqual(config.bootstrapAdmin, { clientId: 'admin', secret: undefined });
     assert.equal(config.logLevel, 'info');
@@ -157,6 +161,10 @@ describe('loadConfig bad values', () => {
     ['BOOTSTRAP_ADMIN_CLIENT_SECRET', 'x'.repeat(513)],
     ['LOG_LEVEL', 'verbose'],
     ['TRUSTED_PROXIES', 'proxy.internal'],
+    ['TRUSTED_CLIENT_CERT_ELEMENTS', '2', /expected one of 1, last/],
+    ['TLS_HANDSHAKE_TIMEOUT', '0'],
+    ['TLS_HANDSHAKE_TIMEOUT', 'soon'],
+    ['MAX_CONNECTIONS', '-1', /whole number/],
   ];
   for (const [variable, value, detail] of cases) {
     const shown = value.length > 48 ? `${value.slice(0, 20)}… (${value.length} characters)` : value;
@@ -275,5 +283,50 @@ describe('ISSUER in production on a TLS listener', () => {
   it('reads CONFIRM_ISSUER_CHANGE as the previous issuer, refusing anything but an http(s) URL', () => {
     assert.equal(loadConfig({ CONFIRM_ISSUER_CHANGE: 'https://old.example.com' }, CWD).confirmedIssuerChange, 'https://old.example.com');
     expectConfigError({ CONFIRM_ISSUER_CHANGE: 'old.example.com' }, 'CONFIRM_ISSUER_CHANGE');
+  });
+});
+
+describe('loadConfig forwarded client certificates', () => {
+  const xfcc = { TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert' };
+
+  it('MT-07 requires TRUSTED_CLIENT_CERT_PROXIES with TRUSTED_CLIENT_CERT_HEADER: TRUSTED_PROXIES alone no longer counts', () => {
+    expectConfigError(xfcc, 'TRUSTED_CLIENT_CERT_PROXIES', /required when TRUSTED_CLIENT_CERT_HEADER is set/);
+    expectConfigError({ ...xfcc, TRUSTED_PROXIES: '10.0.0.5' }, 'TRUSTED_CLIENT_CERT_PROXIES', /TRUSTED_PROXIES covers X-Forwarded-For only/);
+    expectConfigError({ ...xfcc, TRUSTED_CLIENT_CERT_PROXIES: ' , ' }, 'TRUSTED_CLIENT_CERT_PROXIES');
+  });
+
+  it('keeps the two lists apart', () => {
+    const config = loadConfig({ ...xfcc, TRUSTED_PROXIES: '10.0.0.0/8', TRUSTED_CLIENT_CERT_PROXIES: ' 10.0.0.5, fd00::/8' }, CWD);
+    assert.deepEqual(config.trustedProxies, ['10.0.0.0/8']);
+    assert.deepEqual(config.trustedClientCertProxies, ['10.0.0.5', 'fd00::/8']);
+    assert.ok(Object.isFrozen(config.trustedClientCertProxies));
+    assert.deepEqual(loadConfig({ ...xfcc, TRUSTED_CLIENT_CERT_PROXIES: '10.0.0.5' }, CWD).trustedProxies, []);
+  });
+
+  for (const bad of ['proxy.internal', '10.0.0.0/33', '10.0.0.5, ::1/129']) {
+    it(`refuses the TRUSTED_CLIENT_CERT_PROXIES entry "${bad}"`, () => {
+      expectConfigError({ ...xfcc, TRUSTED_CLIENT_CERT_PROXIES: bad }, 'TRUSTED_CLIENT_CERT_PROXIES');
+    });
+  }
+
+  it('refuses TRUSTED_CLIENT_CERT_PROXIES without TRUSTED_CLIENT_CERT_HEADER, where it would do nothing', () => {
+    expectConfigError({ TRUSTED_CLIENT_CERT_PROXIES: '10.0.0.5' }, 'TRUSTED_CLIENT_CERT_PROXIES', /TRUSTED_CLIENT_CERT_HEADER/);
+  });
+
+  it('MT-08 accepts one XFCC element by default and the last of several with TRUSTED_CLIENT_CERT_ELEMENTS=last (XFCC only)', () => {
+    const base = { ...xfcc, TRUSTED_CLIENT_CERT_PROXIES: '10.0.0.5' };
+    assert.equal(loadConfig(base, CWD).trustedClientCertElements, 'one');
+    assert.equal(loadConfig({ ...base, TRUSTED_CLIENT_CERT_ELEMENTS: '1' }, CWD).trustedClientCertElements, 'one');
+    assert.equal(loadConfig({ ...base, TRUSTED_CLIENT_CERT_ELEMENTS: 'last' }, CWD).trustedClientCertElements, 'last');
+    expectConfigError({ ...base, TRUSTED_CLIENT_CERT_HEADER: 'client-cert', TRUSTED_CLIENT_CERT_ELEMENTS: 'last' }, 'TRUSTED_CLIENT_CERT_ELEMENTS', /x-forwarded-client-cert/);
+    expectConfigError({ TRUSTED_CLIENT_CERT_ELEMENTS: 'last' }, 'TRUSTED_CLIENT_CERT_ELEMENTS');
+  });
+});
+
+describe('loadConfig listener limits', () => {
+  it('reads TLS_HANDSHAKE_TIMEOUT as a duration and MAX_CONNECTIONS as a count (0 = no cap)', () => {
+    const config = loadConfig({ TLS_HANDSHAKE_TIMEOUT: '30s', MAX_CONNECTIONS: '0' }, CWD);
+    assert.equal(config.tlsHandshakeTimeout, 30);
+    assert.equal(config.maxConnections, 0);
   });
 });

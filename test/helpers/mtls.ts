@@ -1,3 +1,4 @@
+import { parseSubjectAltNames } from '../../src/tls/subject-alt-names.ts';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { decodeJwt } from 'jose';
@@ -88,16 +89,28 @@ export async function proxiedToken(t: TestService, headers: Record<string, strin
   return await req.send({ ...GRANT, ...fields });
 }
 
-/** One Envoy XFCC element: By, Hash (hex SHA-256 of the DER), the URL-encoded PEM as a quoted Cert, Subject, URI. */
-export function xfcc(cert: IssuedCertificate | undefined, fields: { hash?: string; uri?: string[]; subject?: string; by?: string } = {}): string {
+/**
+ * One XFCC element as Envoy writes it: By, Hash (hex SHA-256 of the DER), the URL-encoded PEM as a
+ * quoted Cert, a quoted Chain, a quoted Subject, then URI and DNS unquoted, in that order.
+ */
+export function xfcc(cert: IssuedCertificate | undefined, fields: { hash?: string; uri?: string[]; dns?: string[]; subject?: string; by?: string; chain?: IssuedCertificate[] } = {}): string {
   const parts = [`By=${fields.by ?? SPIFFE_GATEWAY}`];
   const hash = fields.hash ?? cert?.sha256Hex;
   if (hash !== undefined) parts.push(`Hash=${hash}`);
   if (cert) parts.push(`Cert="${encodeURIComponent(cert.certPem)}"`);
+  if (fields.chain) parts.push(`Chain="${encodeURIComponent(fields.chain.map((c) => c.certPem).join(''))}"`);
   if (fields.subject !== undefined) parts.push(`Subject="${fields.subject}"`);
   for (const uri of fields.uri ?? []) parts.push(`URI=${uri}`);
+  for (const dns of fields.dns ?? []) parts.push(`DNS=${dns}`);
   return parts.join(';');
 }
+
+/** The subject as Envoy writes it (OpenSSL's RFC 2253 form: most specific RDN first). */
+export const rfc2253Subject = (cert: IssuedCertificate) => cert.x509.subject.split('\n').reverse().join(',');
+
+/** What Envoy writes for `cert` with Cert, Subject and URI configured: its URI SANs copied unquoted, as they are. */
+export const envoyElement = (cert: IssuedCertificate) =>
+  xfcc(cert, { subject: rfc2253Subject(cert), uri: parseSubjectAltNames(cert.x509.subjectAltName).uri });
 
 /** RFC 9440 §2: Client-Cert is an sf-binary item, the DER in base64 between colons. */
 export const clientCertHeader = (cert: IssuedCertificate) => `:${cert.der.toString('base64')}:`;
@@ -170,7 +183,7 @@ export async function startTlsService(pki: Pki): Promise<TlsService> {
         TLS_CERT_FILE: pki.server.certFile,
         TLS_KEY_FILE: pki.server.keyFile,
         TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
         TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
         RATE_LIMIT_AUTH_FAILURES: '0',
       });

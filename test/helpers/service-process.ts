@@ -30,6 +30,8 @@ export type ServiceProcess = {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves when stdout matches `pattern`; rejects if the process exits first or time runs out. */
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** The same for stderr. */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
 };
 
 const children = new Set<ChildProcess>();
@@ -50,6 +52,7 @@ export function spawnService(vars: Record<string, string>): ServiceProcess {
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     err += chunk;
+    listeners.forEach((l) => l());
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => {
@@ -63,26 +66,33 @@ export function spawnService(vars: Record<string, string>): ServiceProcess {
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitForStdout(pattern, timeoutMs = START_TIMEOUT_MS) {
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stdout: ${out}; stderr: ${err}`)), timeoutMs);
-        const check = () => {
-          if (pattern.test(out)) done();
-          else if (child.exitCode !== null || child.signalCode !== null) {
-            done(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before ${pattern}; stderr: ${err}`));
-          }
-        };
-        function done(error?: Error) {
-          clearTimeout(timer);
-          listeners.delete(check);
-          if (error) reject(error);
-          else resolve();
-        }
-        listeners.add(check);
-        check();
-      });
+    waitForStdout(pattern, timeoutMs) {
+      return waitFor(() => out, pattern, timeoutMs);
+    },
+    waitForStderr(pattern, timeoutMs) {
+      return waitFor(() => err, pattern, timeoutMs);
     },
   };
+
+  function waitFor(text: () => string, pattern: RegExp, timeoutMs = START_TIMEOUT_MS) {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stdout: ${out}; stderr: ${err}`)), timeoutMs);
+      const check = () => {
+        if (pattern.test(text())) done();
+        else if (child.exitCode !== null || child.signalCode !== null) {
+          done(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before ${pattern}; stderr: ${err}`));
+        }
+      };
+      function done(error?: Error) {
+        clearTimeout(timer);
+        listeners.delete(check);
+        if (error) reject(error);
+        else resolve();
+      }
+      listeners.add(check);
+      check();
+    });
+  }
 }
 
 export async function killAll(): Promise<void> {
@@ -92,4 +102,3 @@ export async function killAll(): Promise<void> {
     child.kill('SIGKILL');
   })));
 }
-

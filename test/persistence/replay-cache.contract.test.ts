@@ -1,24 +1,23 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
-import { applyMigrations } from '../../src/persistence/migrations.ts';
-import { closeDatabase, openDatabase, type Db, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
-import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
-import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
-import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
-import { createSerialGate, openGate } from '../../src/persistence/sqlite-gate.ts';
-import { createLogger } from '../../src/shared/logger.ts';
+import { beforeEach, describe, it } from 'node:test';
+import type { Clock } from '../../src/shared/clock.ts';
 import type { ReplayCache } from '../../src/tokens/replay-cache.ts';
+import { forEachReplayCache } from '../helpers/replay-caches.ts';
 import { createTestClock } from '../helpers/test-clock.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
-const clock = createTestClock();
-const inSeconds = (s: number) => new Date(clock.now().getTime() + s * 1000);
+type TestClock = ReturnType<typeof createTestClock>;
 
-/** The behaviour every ReplayCache must have (STYLE §2.8: one suite, every implementation). */
-export function replayCacheContract(name: string, make: () => ReplayCache) {
+/** The behaviour every ReplayCache must have (STYLE §2.8: one suite, every implementation), on the service clock it is given. */
+export function replayCacheContract(name: string, makeWith: (clock: Clock) => ReplayCache) {
+  let clock: TestClock;
+  const make = () => makeWith(clock);
+  const inSeconds = (s: number) => new Date(clock.now().getTime() + s * 1000);
   describe(`${name} replay cache (contract)`, () => {
+    beforeEach(() => {
+      clock = createTestClock();
+    });
+
     it('AS-02 accepts the first use of a key and refuses the second', async () => {
       const cache = make();
       const key = `k-${randomUUID()}`;
@@ -44,34 +43,32 @@ export function replayCacheContract(name: string, make: () => ReplayCache) {
       const key = `e-${randomUUID()}`;
       assert.equal(await cache.useOnce(key, new Date(Date.now() + 1200)), true);
       await new Promise((r) => setTimeout(r, 1500));
-      clock.advance(0);
       assert.equal(await cache.useOnce(key, inSeconds(60)), true);
+    });
+
+    it('AS-02 keeps a key until its expiry on the service clock, even when the store\'s own clock runs an hour ahead', async () => {
+      // The service clock an hour behind real time stands for a store (Redis) whose clock is an hour ahead.
+      clock.advance(-3600);
+      const cache = make();
+      const key = `s-${randomUUID()}`;
+      assert.equal(await cache.useOnce(key, inSeconds(30)), true);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await cache.useOnce(key, inSeconds(30)), false, 'still within its 30 s on the service clock');
+    });
+
+    it('AS-02 keeps a key up to its expiry through the pruning of expired ones', async () => {
+      // A clock that stands still, so the time the uses take cannot carry it past the expiry.
+      let now = Date.now();
+      const cache = makeWith({ now: () => new Date(now) });
+      const key = `p-${randomUUID()}`;
+      assert.equal(await cache.useOnce(key, new Date(now + 120_000)), true);
+      // Expired neighbours, and enough uses to prune them (prisma-replay-cache.ts prunes every 500 uses).
+      for (let i = 0; i < 20; i++) await cache.useOnce(`x-${randomUUID()}`, new Date(now + 1000));
+      now += 119_999;
+      for (let i = 0; i < 500; i++) await cache.useOnce(`y-${randomUUID()}`, new Date(now + 600_000));
+      assert.equal(await cache.useOnce(key, new Date(now + 120_000)), false, 'a millisecond before its expiry');
     });
   });
 }
 
-describe('replay caches', () => {
-  let database: TestDatabase;
-  let db: Db;
-  let opened: OpenedDatabase;
-  let redis: RedisConnection | undefined;
-  before(async () => {
-    database = await createTestDatabase();
-    const target = parseDatabaseUrl(database.url)!;
-    await applyMigrations(target);
-    opened = await openDatabase(target);
-    db = opened.db;
-    if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
-  });
-  after(async () => {
-    await closeDatabase(opened);
-    await database.drop();
-    if (redis) await redis.close();
-  });
-
-  replayCacheContract('database', () => createPrismaReplayCache(db, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
-  // Redis runs in CI (REDIS_URL); a laptop without it skips this half rather than failing.
-  describe('redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, () => {
-    replayCacheContract('redis', () => createRedisReplayCache(redis!, `idb-test:${randomUUID()}:`));
-  });
-});
+forEachReplayCache('replay caches', replayCacheContract);

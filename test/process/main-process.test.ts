@@ -46,11 +46,13 @@ function nonJsonLines(output: string): string[] {
   });
 }
 
-/** The one bootstrap secret printed on stdout (the line after the announcement). */
-function printedSecret(output: string): string {
-  const match = /Bootstrap admin client "admin" created\. Its secret is shown only this once:\n {2}(\S+)\n/.exec(output);
-  assert.ok(match, `no bootstrap secret on stdout: ${output}`);
-  return match[1]!;
+const BOOTSTRAP_ANNOUNCEMENT = /Bootstrap admin client "admin" created\. Its secret is shown only this once \(and kept in (\S+), mode 0600: delete it once stored\):\n {2}(\S+)\n/;
+
+/** The one bootstrap secret printed on stderr (the line after the announcement), and the file it names. */
+function printedSecret(output: string): { secret: string; file: string } {
+  const match = BOOTSTRAP_ANNOUNCEMENT.exec(output);
+  assert.ok(match, `no bootstrap secret on stderr: ${output}`);
+  return { file: match[1]!, secret: match[2]! };
 }
 
 describe('the service process (node src/main.ts)', () => {
@@ -71,7 +73,8 @@ describe('the service process (node src/main.ts)', () => {
     vars = { PORT: String(port), DATABASE_URL: database.url, KEYS_DIR: keysDir, LOG_LEVEL: 'info' };
     first = spawnService(vars);
     await first.waitForStdout(LISTENING);
-    secret = printedSecret(first.stdout());
+    await first.waitForStderr(BOOTSTRAP_ANNOUNCEMENT);
+    secret = printedSecret(first.stderr()).secret;
   });
 
   after(async () => {
@@ -80,18 +83,22 @@ describe('the service process (node src/main.ts)', () => {
     if (keysDir) rmSync(keysDir, { recursive: true, force: true });
   });
 
-  it('AD-08 prints the generated bootstrap admin secret exactly once, on stdout, outside the JSON log lines', () => {
+  it('AD-08 prints the generated bootstrap admin secret exactly once, on stderr, never on stdout where the JSON log lines go', () => {
     const out = first.stdout();
-    assert.equal(out.split(secret).length - 1, 1, 'the secret appears exactly once on stdout');
-    assert.ok(!first.stderr().includes(secret), 'the secret is not on stderr');
-    const plain = nonJsonLines(out);
-    assert.deepEqual(plain, ['Bootstrap admin client "admin" created. Its secret is shown only this once:', `  ${secret}`]);
+    assert.ok(!out.includes(secret), 'the secret is not on stdout');
+    assert.deepEqual(nonJsonLines(out), [], 'stdout holds JSON log records only');
+    for (const line of out.split('\n').filter((l) => l.trim())) assert.equal(typeof JSON.parse(line).level, 'string');
+    assert.equal(first.stderr().split(secret).length - 1, 1, 'the secret appears exactly once on stderr');
+    assert.deepEqual(nonJsonLines(first.stderr()).slice(1), [`  ${secret}`]);
     // 32 random bytes as base64url (contract §5: ≥ 256 bits).
     assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
-    // Every other line is a JSON log record, and none of them carries the secret.
-    for (const line of out.split('\n').filter((l) => l.trim() && !plain.includes(l))) {
-      assert.equal(typeof JSON.parse(line).level, 'string');
-    }
+  });
+
+  it('AD-08 keeps the generated secret in KEYS_DIR/bootstrap-admin-secret with mode 0600', () => {
+    const file = path.join(keysDir, 'bootstrap-admin-secret');
+    assert.equal(printedSecret(first.stderr()).file, file);
+    assert.equal(readFileSync(file, 'utf8'), `${secret}\n`);
+    assert.equal((statSync(file).mode & 0o777).toString(8), '600');
   });
 
   it('AD-08 issues an admin token for the printed secret with client_secret_basic, and refuses admin/admin', async () => {
@@ -170,8 +177,8 @@ describe('the service process (node src/main.ts)', () => {
     });
 
     it('AD-08 does not print the bootstrap secret again, and the printed secret still works', async () => {
-      assert.ok(!second.stdout().includes(secret));
-      assert.doesNotMatch(second.stdout(), /Bootstrap admin client/);
+      assert.ok(!second.stdout().includes(secret) && !second.stderr().includes(secret));
+      assert.doesNotMatch(second.stdout() + second.stderr(), /Bootstrap admin client/);
       assert.deepEqual(nonJsonLines(second.stdout()), []);
       assert.equal((await tokenRequest(base, 'admin', secret)).status, 200);
       assert.equal((await tokenRequest(base, 'admin', 'admin')).status, 401);

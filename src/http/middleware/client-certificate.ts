@@ -10,7 +10,9 @@ const KNOWN_CERT_HEADERS: readonly ForwardedHeaderKind[] = ['x-forwarded-client-
 
 export type ClientCertificateConfig = {
   trustedClientCertHeader: ForwardedHeaderKind | undefined;
-  trustedProxies: readonly string[];
+  /** Not TRUSTED_PROXIES: a load balancer believed for X-Forwarded-For is not thereby believed for certificates. */
+  trustedClientCertProxies: readonly string[];
+  trustedClientCertElements: 'one' | 'last';
   trustProxyVerifiedIdentity: boolean;
 };
 
@@ -32,11 +34,12 @@ function fromTlsSocket(req: IncomingMessage): X509Certificate[] | undefined {
 
 /**
  * What the request proves about a client certificate (RFC 8705 §2, contract §2): the one on our own
- * listener, or the one a proxy listed in TRUSTED_PROXIES forwarded in TRUSTED_CLIENT_CERT_HEADER.
+ * listener, or the one a proxy listed in TRUSTED_CLIENT_CERT_PROXIES forwarded in TRUSTED_CLIENT_CERT_HEADER.
  * The same header from any other peer is never believed, only noted for the audit log.
  */
 export function createClientCertificateReader(config: ClientCertificateConfig) {
-  const isTrustedProxy = createAddressMatcher(config.trustedProxies);
+  const isTrustedProxy = createAddressMatcher(config.trustedClientCertProxies);
+  const forwardedOptions = { trustVerifiedIdentity: config.trustProxyVerifiedIdentity, elements: config.trustedClientCertElements };
   return function readClientCertificate(req: IncomingMessage): CertificateEvidence {
     const direct = fromTlsSocket(req);
     const onTls = (req.socket as Partial<TLSSocket>).encrypted === true;
@@ -52,7 +55,7 @@ export function createClientCertificateReader(config: ClientCertificateConfig) {
         continue;
       }
       evidence.channel = true;
-      const forwarded = resolveForwardedCertificate(name, Array.isArray(value) ? value.join(',') : value, config.trustProxyVerifiedIdentity);
+      const forwarded = resolveForwardedCertificate(name, Array.isArray(value) ? value.join(',') : value, forwardedOptions);
       if ('rejection' in forwarded) {
         evidence.rejection = forwarded.rejection;
         continue;

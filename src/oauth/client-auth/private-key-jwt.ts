@@ -2,7 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import type { Client } from '../../clients/client.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../../shared/clock.ts';
-import type { ReplayCache } from '../../tokens/replay-cache.ts';
+import { replayEntryExpiry, type ReplayCache } from '../../tokens/replay-cache.ts';
 import { InvalidClient, type DenialReason } from '../errors.ts';
 import { joseFailureReason } from '../jose-failure.ts';
 import type { ClientAuthMethod } from './client-auth-method.ts';
@@ -89,7 +89,8 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
       if (payload.exp! > nowSeconds + MAX_LIFETIME_AHEAD_SECONDS + CLOCK_TOLERANCE_SECONDS) throw fail('assertion_exp_too_far');
       if (payload.iat !== undefined && payload.iat < nowSeconds - MAX_AGE_SECONDS) throw fail('assertion_too_old');
       if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 255) throw fail('assertion_missing_jti');
-      if (!(await replay.useOnce(`assertion:${client.clientId}:${payload.jti}`, new Date((payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000)))) {
+      // jose accepts the assertion while exp + tolerance is ahead of the clock; the entry must outlive that.
+      if (!(await replay.useOnce(`assertion:${client.clientId}:${payload.jti}`, replayEntryExpiry(payload.exp! + CLOCK_TOLERANCE_SECONDS)))) {
         throw fail('assertion_replayed');
       }
       return { auditDetails: { assertion_jti: payload.jti } };

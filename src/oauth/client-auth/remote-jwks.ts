@@ -1,13 +1,25 @@
 import type { JSONWebKeySet } from 'jose';
+import { guardedFetch, type Resolver } from '../../shared/guarded-fetch.ts';
 
 export class JwksUnavailable extends Error {}
 
-export type RemoteJwksOptions = { timeoutMs: number; ttlMs: number; cooldownMs: number; maxBytes: number; now?: () => number };
+export type RemoteJwksOptions = {
+  timeoutMs: number;
+  ttlMs: number;
+  cooldownMs: number;
+  maxBytes: number;
+  /** ALLOW_INSECURE_JWKS_URI: http:// and loopback or private addresses (development only). */
+  allowInsecure: boolean;
+  now?: () => number;
+  /** DNS resolution (node:dns lookup by default). */
+  resolve?: Resolver;
+};
 
 /**
- * Fetches and caches clients' jwks_uri documents (RFC 7591 §2): a bounded request (timeout, size,
- * no redirects), kept for ttlMs, and refetched early (a key rotation on the client's side) at most
- * once per cooldownMs, so assertions with random kids cannot make us hammer the client's server.
+ * Fetches and caches clients' jwks_uri documents (RFC 7591 §2): a bounded request (timeout, size
+ * cut off while streaming, no redirects, public addresses only, checked at connect time), kept for
+ * ttlMs, and refetched early (a key rotation on the client's side) at most once per cooldownMs, so
+ * assertions with random kids cannot make us hammer the client's server.
  */
 export function createRemoteJwksCache(opts: RemoteJwksOptions) {
   const now = opts.now ?? Date.now;
@@ -25,15 +37,18 @@ export function createRemoteJwksCache(opts: RemoteJwksOptions) {
   }
 
   async function fetchJwks(uri: string): Promise<JSONWebKeySet> {
-    let response: Response;
+    let text: string;
     try {
-      response = await fetch(uri, { redirect: 'error', signal: AbortSignal.timeout(opts.timeoutMs), headers: { accept: 'application/jwk-set+json, application/json' } });
+      text = await guardedFetch(uri, {
+        timeoutMs: opts.timeoutMs,
+        maxBytes: opts.maxBytes,
+        allowInsecure: opts.allowInsecure,
+        accept: 'application/jwk-set+json, application/json',
+        ...(opts.resolve && { resolve: opts.resolve }),
+      });
     } catch (error) {
-      throw new JwksUnavailable(`jwks_uri could not be fetched`, { cause: error });
+      throw new JwksUnavailable(`jwks_uri: ${error instanceof Error ? error.message : 'could not be fetched'}`, { cause: error });
     }
-    if (!response.ok) throw new JwksUnavailable(`jwks_uri answered ${response.status}`);
-    const text = await response.text();
-    if (text.length > opts.maxBytes) throw new JwksUnavailable('jwks_uri document is too large');
     let body: unknown;
     try {
       body = JSON.parse(text);

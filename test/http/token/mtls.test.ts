@@ -1,37 +1,58 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
+import { freePort } from '../../helpers/free-port.ts';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
-import {
-  clientCertHeader, expectBound, expectRejected, GRANT, mtlsClient, proxiedToken, tlsRequest as sendOverTls, startTlsService, tlsToken as tokenOverTls, xfcc, type TlsService,
-} from '../../helpers/mtls.ts';
 import { createPki, type IssuedCertificate, type Pki } from '../../helpers/pki.ts';
-import { startTestService, type TestService } from '../../helpers/start-app.ts';
+import {
+  clientCertHeader, envoyElement, eventsOf, expectBound, expectRejected, GRANT, mtlsClient, proxiedToken, SPIFFE_GATEWAY as GATEWAY,
+  tlsRequest as sendOverTls, tlsToken as tokenOverTls, xfcc, type Reply,
+} from '../../helpers/mtls.ts';
+import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../../helpers/start-app.ts';
 
 /**
  * RFC 8705 client authentication, group C of the security cases: certificates on the service's own
  * TLS listener (a real handshake with node:https), and certificates forwarded by a proxy in Envoy's
  * x-forwarded-client-cert or RFC 9440 Client-Cert. For the forwarded cases the proxy is this test
- * process (127.0.0.1), trusted or not depending on each service's TRUSTED_PROXIES.
+ * process (127.0.0.1), trusted or not depending on each service's TRUSTED_CLIENT_CERT_PROXIES; the
+ * headers it sends are what Envoy writes for the certificate in question.
  */
 
 const SPIFFE_ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
 const SPIFFE_ADMIN = 'spiffe://cluster.local/ns/shop/sa/admin';
 
+
 let pki: Pki;
 /** C1 (CA1) and C2 (CA2, the same subject and SAN URI) of the catalogue, and the variants the cases need. */
 const certs = {} as Record<
   'c1' | 'c2' | 'c2NoAki' | 'c1Other' | 'expired' | 'notYetValid' | 'weak' | 'serverOnly' | 'evil' | 'trailingSlash'
-  | 'twoUris' | 'cnOnly' | 'escapedComma' | 'sans' | 'ss1' | 'ss2',
+  | 'twoUris' | 'cnOnly' | 'escapedComma' | 'sans' | 'ss1' | 'ss2' | 'admin' | 'punctuated' | 'commaInjector' | 'semicolonInjector',
   IssuedCertificate
 >;
+
 
 /** The helpers' TLS requests, trusting CA1 for the listener's certificate. */
 const tlsRequest = (url: string, options: Omit<Parameters<typeof sendOverTls>[1], 'ca'>) => sendOverTls(url, { ca: pki.ca1.certPem, ...options });
 const tlsToken = (t: TestService, client: IssuedCertificate | undefined, fields: Record<string, string>, extra?: Parameters<typeof tokenOverTls>[4]) =>
   tokenOverTls(t, pki.ca1.certPem, client, fields, extra);
+
+/** A service believing this process's XFCC, with c-mtls (orders) and c-admin (admin) registered by SPIFFE ID. */
+async function startXfccService(env: Record<string, string>): Promise<TestService> {
+  const t = await startTestService({
+    TLS_CLIENT_CA_FILE: pki.ca1.certFile,
+    TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
+    TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
+    RATE_LIMIT_AUTH_FAILURES: '0',
+    ...env,
+  });
+  await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
+  await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
+  return t;
+}
+
+const sendXfcc = (t: TestService, header: string, fields: Record<string, string>) => proxiedToken(t, { 'x-forwarded-client-cert': header }, fields);
 
 const publicJwk = (cert: IssuedCertificate) => createPublicKey(cert.certPem).export({ format: 'jwk' });
 
@@ -59,17 +80,48 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
       sans: pki.issue({ subject: '/CN=orders', dns: ['orders.shop.internal'], ips: ['10.1.2.3', '::1'], emails: ['orders@shop.example'] }),
       ss1: pki.selfSigned({ subject: '/CN=self-signed one' }),
       ss2: pki.selfSigned({ subject: '/CN=self-signed two' }),
+      admin: pki.issue({ subject: '/O=shop/CN=admin', uris: [SPIFFE_ADMIN] }),
+      // A subject whose RFC 4514 form needs escaped "," and ";" inside quoted Subject="…".
+      punctuated: pki.issue({ subject: '/O=shop; a, b/CN=orders, inc;x=1', uris: [SPIFFE_ORDERS] }),
     });
+    // Workloads whose CA let them choose SAN text with "," ";" and '"': Envoy copies it unquoted
+    // into its own element, so the SAN can append a whole element for admin (MT-08 g) or another URI (MT-08 h).
+    const forgedElement = `By=${GATEWAY};Hash=${certs.admin.sha256Hex};Cert="${encodeURIComponent(certs.admin.certPem)}";Subject="CN=admin,O=shop";URI=${SPIFFE_ADMIN}`;
+    certs.commaInjector = pki.issue({ subject: '/O=shop/CN=evil', uris: [`spiffe://cluster.local/ns/shop/sa/evil,${forgedElement}`] });
+    certs.semicolonInjector = pki.issue({ subject: '/O=shop/CN=evil', uris: [`spiffe://cluster.local/ns/shop/sa/evil;URI=${SPIFFE_ADMIN}`] });
   });
   after(() => pki.cleanup());
 
   describe('on the service\'s own TLS listener', () => {
     let t: TestService;
-    let admin: TlsService['admin'];
+    let adminToken: string;
+
+    /** The admin API over the listener (the shared supertest agent does not trust CA1). */
+    async function admin(method: string, path: string, body?: unknown): Promise<Reply> {
+      return await tlsRequest(`${t.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+    }
 
     before(async () => {
-      // This process is also the trusted proxy on this listener, for MT-08 (f).
-      ({ t, admin } = await startTlsService(pki));
+      const port = await freePort();
+      t = await startTestService({
+        PORT: String(port),
+        ISSUER: `https://127.0.0.1:${port}`,
+        TLS_CERT_FILE: pki.server.certFile,
+        TLS_KEY_FILE: pki.server.keyFile,
+        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
+        // This process is also a trusted proxy here, for MT-08 (f).
+        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
+        RATE_LIMIT_AUTH_FAILURES: '0',
+      });
+      const basic = Buffer.from(`${encodeURIComponent(t.config.bootstrapAdmin.clientId)}:${encodeURIComponent(BOOTSTRAP_SECRET)}`).toString('base64');
+      const issued = await tlsToken(t, undefined, {}, { headers: { authorization: `Basic ${basic}` } });
+      assert.equal(issued.status, 200, issued.text);
+      adminToken = String(issued.body.access_token);
       for (const body of [
         mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }),
         mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }),
@@ -242,40 +294,69 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     });
   });
 
-  describe('forwarded by a trusted proxy in x-forwarded-client-cert', () => {
+  describe('forwarded by a trusted proxy in x-forwarded-client-cert (one element, Envoy SANITIZE_SET)', () => {
     let t: TestService;
 
     before(async () => {
-      t = await startTestService({
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-      await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
-      await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
+      t = await startXfccService({});
     });
     after(() => t.stop());
 
-    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) =>
-      proxiedToken(t, { 'x-forwarded-client-cert': header }, fields);
+    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) => sendXfcc(t, header, fields);
 
     it('MT-08 (a) accepts one element carrying C1 and binds the token to C1', async () => {
       const res = await send(xfcc(certs.c1, { uri: [SPIFFE_ORDERS], subject: 'CN=orders,O=shop' }));
       await expectBound(t, res, 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
       expectMatchesOpenApi(res, 'POST', '/token');
+      // Every detail Envoy can be configured to send, in its order, describing C1.
+      await expectBound(t, await send(envoyElement(certs.c1)), 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
     });
 
-    it('MT-08 (b) believes only the element the proxy appended last, never a client-supplied one before it', async () => {
+    it('MT-08 (b) refuses two elements by default, in one header line or two: forwarded_cert_too_many_elements', async () => {
       const attacker = xfcc(certs.c2, { uri: [SPIFFE_ADMIN], by: SPIFFE_ADMIN });
       const header = `${attacker},${xfcc(certs.c1, { uri: [SPIFFE_ORDERS] })}`;
-      await expectBound(t, await send(header), 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
-      await expectRejected(t, await send(header, { client_id: 'c-admin' }), { reason: 'cert_subject_mismatch', clientId: 'c-admin' });
-      // The other way round, the attacker's element is last only if the proxy did not append one: still CA2.
-      await expectRejected(t, await send(`${xfcc(certs.c1)},${attacker}`), { reason: 'cert_untrusted', clientId: 'c-mtls' });
-      // Split over two header lines, the same order holds (Node joins them with ", ").
+      await expectRejected(t, await send(header), { reason: 'forwarded_cert_too_many_elements', clientId: 'c-mtls' });
+      await expectRejected(t, await send(header, { client_id: 'c-admin' }), { reason: 'forwarded_cert_too_many_elements', clientId: 'c-admin' });
       const split = await t.agent.post('/token').type('form').set({ 'x-forwarded-client-cert': [attacker, xfcc(certs.c1)] }).send({ ...GRANT, client_id: 'c-mtls' });
-      await expectBound(t, split, 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
+      await expectRejected(t, split, { reason: 'forwarded_cert_too_many_elements', clientId: 'c-mtls' });
+    });
+
+    it('MT-08 (g) refuses a SAN that appends ",Cert=<admin\'s certificate>" to the proxy\'s own element', async () => {
+      // Envoy copies the URI SAN unquoted: its "," starts what would read as a second, perfect element for admin.
+      const header = envoyElement(certs.commaInjector);
+      assert.ok(header.endsWith(`,By=${GATEWAY};Hash=${certs.admin.sha256Hex};Cert="${encodeURIComponent(certs.admin.certPem)}";Subject="CN=admin,O=shop";URI=${SPIFFE_ADMIN}`));
+      await expectRejected(t, await send(header, { client_id: 'c-admin' }), { reason: 'forwarded_cert_too_many_elements', clientId: 'c-admin' });
+    });
+
+    it('MT-08 (h) refuses a SAN that injects ";URI=<admin>" into the element: forwarded_identity_mismatch', async () => {
+      const header = envoyElement(certs.semicolonInjector);
+      assert.ok(header.endsWith(`;URI=spiffe://cluster.local/ns/shop/sa/evil;URI=${SPIFFE_ADMIN}`));
+      await expectRejected(t, await send(header, { client_id: 'c-admin' }), { reason: 'forwarded_identity_mismatch', clientId: 'c-admin' });
+      // URI, DNS or Subject that the Cert does not hold, from whatever source: refused the same way.
+      for (const element of [
+        xfcc(certs.c1, { uri: [SPIFFE_ADMIN] }),
+        xfcc(certs.c1, { uri: [SPIFFE_ORDERS], dns: ['admin.shop.internal'] }),
+        xfcc(certs.c1, { uri: [SPIFFE_ORDERS], subject: 'CN=admin,O=shop' }),
+        xfcc(certs.c1, { uri: [SPIFFE_ORDERS], chain: [certs.admin] }),
+      ]) {
+        await expectRejected(t, await send(element), { reason: 'forwarded_identity_mismatch', clientId: 'c-mtls' });
+      }
+    });
+
+    it('MT-08 (h) refuses what only a SAN with ";" or \'"\' can write: keys after URI, a key twice, quoting Envoy never uses', async () => {
+      const pem = encodeURIComponent(certs.c1.certPem);
+      for (const header of [
+        `${xfcc(certs.c2, { uri: [SPIFFE_ORDERS] })};Cert="${pem}"`, // a second Cert, after URI
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert="${pem}";URI=${SPIFFE_ORDERS};Hash=${certs.c1.sha256Hex}`, // Hash twice, and after URI
+        `By=${GATEWAY};Cert="${pem}";Hash=${certs.c1.sha256Hex};URI=${SPIFFE_ORDERS}`, // Hash after Cert
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert="${pem}";DNS=orders.shop.internal;URI=${SPIFFE_ORDERS}`, // URI after DNS
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert=${pem};URI=${SPIFFE_ORDERS}`, // Cert unquoted
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert="${pem}";URI="${SPIFFE_ORDERS}"`, // URI quoted
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert="${pem}";URI=${SPIFFE_ORDERS}"x"`, // a quote inside URI
+        `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Cert="${pem}";URI=${SPIFFE_ORDERS};Role=admin`, // a key Envoy never writes
+      ]) {
+        await expectRejected(t, await send(header), { reason: 'forwarded_cert_injection', clientId: 'c-mtls' });
+      }
     });
 
     it('MT-08 (c) refuses a Hash that is not the SHA-256 of Cert: forwarded_hash_mismatch', async () => {
@@ -285,14 +366,14 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     it('MT-08 (d) still verifies the chain of a forwarded Cert: CA2 is refused with cert_untrusted', async () => {
       await expectRejected(t, await send(xfcc(certs.c2, { uri: [SPIFFE_ORDERS] })), { reason: 'cert_untrusted', clientId: 'c-mtls' });
       // CA2's certificate in the element's Chain, and a C2 without AKI: only CA1's signature counts.
-      const withChain = `${xfcc(certs.c2NoAki, { uri: [SPIFFE_ORDERS] })};Chain="${encodeURIComponent(certs.c2NoAki.certPem + pki.ca2.certPem)}"`;
+      const withChain = xfcc(certs.c2NoAki, { chain: [certs.c2NoAki, pki.ca2], uri: [SPIFFE_ORDERS] });
       await expectRejected(t, await send(withChain), { reason: 'cert_untrusted', clientId: 'c-mtls' });
       await expectRejected(t, await send(xfcc(certs.expired)), { reason: 'cert_expired' });
     });
 
     it('MT-08 (e) reads quoted ";" and "," inside values, and refuses broken quoting or %-encoding without a 5xx', async () => {
-      const quoted = xfcc(certs.c1, { subject: 'CN=orders\\, inc;x=1,O=shop; a, b', uri: [SPIFFE_ORDERS] });
-      await expectBound(t, await send(quoted), 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
+      const quoted = xfcc(certs.punctuated, { subject: 'CN=orders\\, inc\\;x=1,O=shop\\; a\\, b', uri: [SPIFFE_ORDERS] });
+      await expectBound(t, await send(quoted), 'c-mtls', 'tls_client_auth', certs.punctuated.x5tS256);
       const pem = encodeURIComponent(certs.c1.certPem);
       for (const header of [
         `Hash=${certs.c1.sha256Hex};Cert="${pem}`, // unterminated quote
@@ -321,19 +402,57 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     });
   });
 
+  describe('forwarded through a proxy chain that appends (TRUSTED_CLIENT_CERT_ELEMENTS=last, Envoy APPEND_FORWARD)', () => {
+    let t: TestService;
+
+    before(async () => {
+      t = await startXfccService({ TRUSTED_CLIENT_CERT_ELEMENTS: 'last' });
+    });
+    after(() => t.stop());
+
+    const send = (header: string, fields: Record<string, string> = { client_id: 'c-mtls' }) => sendXfcc(t, header, fields);
+
+    it('MT-08 (b) believes only the element the proxy appended last, never a client-supplied one before it', async () => {
+      // The client's own element, a perfect one for admin (certificates are public): it does not count.
+      const attacker = envoyElement(certs.admin);
+      const header = `${attacker},${xfcc(certs.c1, { uri: [SPIFFE_ORDERS] })}`;
+      await expectBound(t, await send(header), 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
+      await expectRejected(t, await send(header, { client_id: 'c-admin' }), { reason: 'cert_subject_mismatch', clientId: 'c-admin' });
+      // The other way round, the attacker's element is last only if the proxy did not append one: still CA2.
+      await expectRejected(t, await send(`${xfcc(certs.c1)},${xfcc(certs.c2, { uri: [SPIFFE_ORDERS] })}`), { reason: 'cert_untrusted', clientId: 'c-mtls' });
+      // Split over two header lines, the same order holds (Node joins them with ", ").
+      const split = await t.agent.post('/token').type('form').set({ 'x-forwarded-client-cert': [attacker, xfcc(certs.c1)] }).send({ ...GRANT, client_id: 'c-mtls' });
+      await expectBound(t, split, 'c-mtls', 'tls_client_auth', certs.c1.x5tS256);
+      // An earlier element that contradicts its own Cert is what a cut-short SAN leaves behind: refused.
+      const contradicting = `${xfcc(certs.c2, { uri: [SPIFFE_ADMIN], by: SPIFFE_ADMIN })},${xfcc(certs.c1, { uri: [SPIFFE_ORDERS] })}`;
+      await expectRejected(t, await send(contradicting), { reason: 'forwarded_identity_mismatch', clientId: 'c-mtls' });
+    });
+
+    it('MT-08 (g) refuses a SAN-appended ",Cert=<admin>" element: the proxy\'s truncated element no longer matches its Cert', async () => {
+      const res = await send(envoyElement(certs.commaInjector), { client_id: 'c-admin' });
+      await expectRejected(t, res, { reason: 'forwarded_identity_mismatch', clientId: 'c-admin' });
+      // Behind an earlier element from the client, just the same.
+      await expectRejected(t, await send(`${xfcc(certs.c1)},${envoyElement(certs.commaInjector)}`, { client_id: 'c-admin' }), { reason: 'forwarded_identity_mismatch' });
+    });
+
+    it('MT-08 (h) refuses ";URI=" injected into the last element, as in one-element mode', async () => {
+      await expectRejected(t, await send(`${xfcc(certs.c1)},${envoyElement(certs.semicolonInjector)}`, { client_id: 'c-admin' }), { reason: 'forwarded_identity_mismatch', clientId: 'c-admin' });
+    });
+  });
   describe('forwarded by a trusted proxy that verified the identity itself (TRUST_PROXY_VERIFIED_IDENTITY=true)', () => {
     let t: TestService;
 
     before(async () => {
       t = await startTestService({
         TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
         TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
         TRUST_PROXY_VERIFIED_IDENTITY: 'true',
         RATE_LIMIT_AUTH_FAILURES: '0',
       });
       await t.registerClient(mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }));
       await t.registerClient(mtlsClient('c-dn', { tls_client_auth_subject_dn: 'CN=orders,O=shop' }));
+      await t.registerClient(mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }));
     });
     after(() => t.stop());
 
@@ -364,6 +483,24 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
       // Without client_id there is nothing to authenticate as.
       await expectRejected(t, await istio({ uri: [SPIFFE_ORDERS] }), { status: 400, reason: 'no_client_authentication' });
     });
+
+    it('MT-08 (g)(h) applies the same rules without Cert: SAN-injected elements, Hash and URI values are refused', async () => {
+      const evil = 'spiffe://cluster.local/ns/shop/sa/evil';
+      const send = (header: string) => proxiedToken(t, { 'x-forwarded-client-cert': header }, { client_id: 'c-admin' });
+      // What Envoy writes for SANs "evil,By=…;Hash=<admin's>;URI=<admin>", "evil;Hash=<admin's>" and "evil;URI=<admin>".
+      const head = `By=${GATEWAY};Hash=${certs.c1.sha256Hex};Subject="CN=evil,O=shop";URI=${evil}`;
+      await expectRejected(t, await send(`${head},By=${GATEWAY};Hash=${certs.admin.sha256Hex};URI=${SPIFFE_ADMIN}`), { reason: 'forwarded_cert_too_many_elements', clientId: 'c-admin' });
+      await expectRejected(t, await send(`${head};Hash=${certs.admin.sha256Hex}`), { reason: 'forwarded_cert_injection', clientId: 'c-admin' });
+      await expectRejected(t, await send(`${head};Subject="CN=admin,O=shop"`), { reason: 'forwarded_cert_injection', clientId: 'c-admin' });
+      // Two URI SANs are never one SPIFFE identity (MT-05).
+      await expectRejected(t, await send(`${head};URI=${SPIFFE_ADMIN}`), { reason: 'cert_subject_mismatch', clientId: 'c-admin' });
+      // A SAN Envoy would have had to quote, or one with a trailing space that trimming would turn into admin's
+      // (at the very end of the header HTTP itself drops it: RFC 9110 §5.5).
+      for (const uri of [`"${SPIFFE_ADMIN}"`, `${SPIFFE_ADMIN}"x"`, `${SPIFFE_ADMIN} `, `${SPIFFE_ADMIN}\t`]) {
+        const header = `By=${GATEWAY};Hash=${certs.admin.sha256Hex};URI=${uri};DNS=admin.shop.internal`;
+        await expectRejected(t, await send(header), { reason: 'forwarded_cert_injection', clientId: 'c-admin' });
+      }
+    });
   });
 
   describe('forwarded in RFC 9440 Client-Cert by a trusted proxy', () => {
@@ -372,7 +509,7 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     before(async () => {
       t = await startTestService({
         TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
         TRUSTED_CLIENT_CERT_HEADER: 'client-cert',
         RATE_LIMIT_AUTH_FAILURES: '0',
       });
@@ -386,7 +523,8 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
 
     it('MT-08 (d)(e) refuses C2 (cert_untrusted) and a value that is not an sf-binary certificate', async () => {
       await expectRejected(t, await proxiedToken(t, { 'client-cert': clientCertHeader(certs.c2) }, { client_id: 'c-mtls' }), { reason: 'cert_untrusted', clientId: 'c-mtls' });
-      for (const value of [certs.c1.der.toString('base64'), ':not base64!:', ':AAAA:', encodeURIComponent(certs.c1.certPem)]) {
+      const two = `${clientCertHeader(certs.c1)}, ${clientCertHeader(certs.c2)}`;
+      for (const value of [certs.c1.der.toString('base64'), ':not base64!:', ':AAAA:', encodeURIComponent(certs.c1.certPem), two]) {
         await expectRejected(t, await proxiedToken(t, { 'client-cert': value }, { client_id: 'c-mtls' }), { reason: 'forwarded_cert_malformed' });
       }
     });
@@ -397,13 +535,15 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     });
   });
 
-  describe('certificate headers from a peer that is not the trusted proxy (TRUSTED_PROXIES=10.0.0.5)', () => {
+  describe('certificate headers from a peer trusted for X-Forwarded-For only (TRUSTED_PROXIES=127.0.0.1, TRUSTED_CLIENT_CERT_PROXIES=10.0.0.5)', () => {
     let t: TestService;
 
     before(async () => {
       t = await startTestService({
         TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_PROXIES: '10.0.0.5',
+        // This process is the load balancer: believed for client addresses, not for certificates.
+        TRUSTED_PROXIES: '127.0.0.1',
+        TRUSTED_CLIENT_CERT_PROXIES: '10.0.0.5',
         TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
         RATE_LIMIT_AUTH_FAILURES: '0',
       });
@@ -411,7 +551,7 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
     });
     after(() => t.stop());
 
-    it('MT-07 never believes XFCC, Client-Cert or a spoofed X-Forwarded-For from 127.0.0.1: untrusted_forwarded_cert', async () => {
+    it('MT-07 never believes XFCC, Client-Cert or X-Forwarded-For naming the certificate proxy from 127.0.0.1: untrusted_forwarded_cert', async () => {
       const element = xfcc(certs.c1, { uri: [SPIFFE_ORDERS] });
       for (const headers of [
         { 'x-forwarded-client-cert': element },
@@ -420,6 +560,11 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
       ] as Record<string, string>[]) {
         await expectRejected(t, await proxiedToken(t, headers, { client_id: 'c-mtls' }), { reason: 'untrusted_forwarded_cert', clientId: 'c-mtls' });
       }
+      // The same peer's X-Forwarded-For is believed: trusted for addresses, not for certificates.
+      const res = await proxiedToken(t, { 'x-forwarded-client-cert': element, 'x-forwarded-for': '203.0.113.7' }, { client_id: 'c-mtls' });
+      const [denied] = await eventsOf(t, res, 'token.denied');
+      assert.equal(denied?.reason, 'untrusted_forwarded_cert');
+      assert.equal(denied?.sourceAddress, '203.0.113.7');
     });
 
     it('MT-02 (a) over plain HTTP from an untrusted peer, a bare client_id is CA-04\'s request without credentials: 400', async () => {
