@@ -85,7 +85,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
-  const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined });
+  const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const tokenEndpoint = createTokenEndpoint({
     grants: grantHandlers,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),

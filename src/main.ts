@@ -4,6 +4,7 @@ import { startPrimary, WORKER_ENV } from './cluster/primary.ts';
 import type { BootstrapResult } from './clients/bootstrap-admin.ts';
 import { writeBootstrapSecretFile } from './clients/bootstrap-secret-file.ts';
 import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
+import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { prepareDeployment, startService } from './server.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 
@@ -79,7 +80,13 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
       url: `${config.tls ? 'https' : 'http'}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, issuer: config.issuer, database: config.database.provider, workers: config.webConcurrency,
     }, 'identity-backend listening'),
   });
-  onSignals(logger, () => primary.stop(config.shutdownTimeout * 1000));
+  // METRICS_PORT belongs to the primary: it adds up every worker's figures.
+  const metricsServer = config.metricsPort === undefined ? undefined
+    : await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => primary.clusterMetrics() });
+  onSignals(logger, async () => {
+    await metricsServer?.close();
+    return primary.stop(config.shutdownTimeout * 1000);
+  });
 }
 
 async function main(): Promise<void> {

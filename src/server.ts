@@ -7,6 +7,7 @@ import { followIssuer } from './clients/issuer-change.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
+import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
@@ -16,6 +17,8 @@ export type RunningService = {
   server: http.Server;
   url: string;
   bootstrap: BootstrapResult;
+  /** The port of the METRICS_PORT listener, when there is one. */
+  metricsPort: number | undefined;
   /** Stops accepting connections, lets in-flight requests finish (up to the timeout), closes the database. */
   stop(timeoutMs?: number): Promise<void>;
 };
@@ -105,6 +108,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);
     });
+    // A cluster worker leaves METRICS_PORT to its primary, which serves every worker's figures there.
+    const metricsServer = config.metricsPort !== undefined && !options.shared
+      ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
+      : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
@@ -113,8 +120,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       server,
       url: `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
       bootstrap,
+      metricsPort: metricsServer?.port,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
         await scheduler.stop();
+        await metricsServer?.close();
         stopping = true;
         for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

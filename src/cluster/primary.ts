@@ -20,7 +20,7 @@ export type Primary = { stop(timeoutMs: number): Promise<number> };
  * when there is no Redis, the relay of change notifications, and the aggregated /metrics. It
  * restarts a worker that dies, and on SIGTERM stops them all.
  */
-export function startPrimary(opts: { workers: number; logger: Logger; onListening: (port: number) => void }): Primary {
+export function startPrimary(opts: { workers: number; logger: Logger; onListening: (port: number) => void }): Primary & { clusterMetrics(): Promise<string> } {
   const { logger } = opts;
   const counter = createMemoryWindowCounter();
   const metrics = new AggregatorRegistry();
@@ -77,6 +77,7 @@ export function startPrimary(opts: { workers: number; logger: Logger; onListenin
   for (let i = 0; i < opts.workers; i++) fork();
 
   return {
+    clusterMetrics: () => metrics.clusterMetrics(),
     /** SIGTERM to every worker (each drains its requests); resolves with the exit code for the process. */
     async stop(timeoutMs) {
       stopping = true;

@@ -72,6 +72,8 @@ export const configSchema = z.object({
   MAX_CONNECTIONS: count.default(10000).describe('open connections per listener (per process); further ones are closed at once; 0 = no cap'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
+  METRICS_PORT: count.pipe(z.number().max(65535)).optional()
+    .describe('serve /metrics on this port only (with denial reasons), not on PORT; unset: /metrics on PORT without reasons'),
   WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()
     .describe('worker processes serving the port; default: the CPUs available to the process (cgroup quota included)'),
 });

@@ -52,6 +52,8 @@ export type Config = Readonly<{
   maxConnections: number;
   logLevel: LogLevel;
   shutdownTimeout: number;
+  /** The private metrics listener, when configured. */
+  metricsPort: number | undefined;
   /** Worker processes (cluster mode when above 1). */
   webConcurrency: number;
 }>;
@@ -161,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (production && v.ALLOW_INSECURE_JWKS_URI) fail('ALLOW_INSECURE_JWKS_URI', 'must not be true when NODE_ENV=production');
   if (production && !v.KEY_ENCRYPTION_KEY) fail('KEY_ENCRYPTION_KEY', 'required when NODE_ENV=production');
 
+  if (v.METRICS_PORT !== undefined && v.METRICS_PORT !== 0 && v.METRICS_PORT === v.PORT) fail('METRICS_PORT', 'must differ from PORT');
   const databaseUrl = v.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const database = parseDatabaseUrl(databaseUrl, cwd) ?? fail('DATABASE_URL', 'expected file:<path> (SQLite) or postgresql://…');
   const issuer = v.ISSUER ?? `http://localhost:${v.PORT}`;
@@ -209,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxConnections: v.MAX_CONNECTIONS,
     logLevel: v.LOG_LEVEL,
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
+    metricsPort: v.METRICS_PORT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
   });
 }

@@ -38,7 +38,7 @@ export type TokenEndpointDeps = {
 };
 
 /** Counters the endpoint reports to (Prometheus in production). */
-export type TokenMetrics = { issued(): void; denied(reason: string): void };
+export type TokenMetrics = { issued(): void; denied(error: { code: string; reason: string }): void };
 
 export type TokenOutcome = { ok: true; body: TokenResponse } | { ok: false; error: OAuthError };
 
@@ -128,7 +128,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
         ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
       });
-      deps.metrics?.denied(error.reason);
+      deps.metrics?.denied(error);
       return error;
     } catch (auditError) {
       return new TemporarilyUnavailable('the service cannot record this request right now; retry later', {

@@ -3,7 +3,18 @@ import type { NextFunction, Request, Response } from 'express';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
-export function createMetrics(sources: { directory?: { stats(): { hits: number; misses: number; known: number; unknown: number } }; shareWithPrimary?: boolean } = {}) {
+export type MetricsOptions = {
+  directory?: { stats(): { hits: number; misses: number; known: number; unknown: number } };
+  shareWithPrimary?: boolean;
+  /**
+   * Label denials with the audit reason too. Only on a private METRICS_PORT: reasons such as
+   * unknown_client or client_disabled tell anyone who can read them which client ids exist, which
+   * the token endpoint's answers are careful never to reveal.
+   */
+  denialReasons?: boolean;
+};
+
+export function createMetrics(sources: MetricsOptions = {}) {
   const registry = new Registry();
   // A cluster worker answers its primary's requests for this registry (prom-client's aggregation).
   if (sources.shareWithPrimary) {
@@ -33,7 +44,10 @@ export function createMetrics(sources: { directory?: { stats(): { hits: number; 
   }
   const issued = new Counter({ name: 'identity_tokens_issued_total', help: 'Access tokens issued', registers: [registry] });
   const denied = new Counter({
-    name: 'identity_tokens_denied_total', help: 'Token requests refused, by audit reason', labelNames: ['reason'], registers: [registry],
+    name: 'identity_tokens_denied_total',
+    help: sources.denialReasons ? 'Token requests refused, by OAuth error and audit reason' : 'Token requests refused, by OAuth error',
+    labelNames: sources.denialReasons ? ['error', 'reason'] : ['error'],
+    registers: [registry],
   });
   const duration = new Histogram({
     name: 'identity_http_request_duration_seconds',
@@ -42,7 +56,10 @@ export function createMetrics(sources: { directory?: { stats(): { hits: number; 
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const tokens: TokenMetrics = { issued: () => issued.inc(), denied: (reason) => denied.inc({ reason }) };
+  const tokens: TokenMetrics = {
+    issued: () => issued.inc(),
+    denied: (error) => denied.inc(sources.denialReasons ? { error: error.code, reason: error.reason } : { error: error.code }),
+  };
   /** One labelled child per (route, status), made once: labelling per request hashes the labels each time. */
   const children = new Map<string, ReturnType<typeof duration.labels>>();
   function timeRequests(routes: ReadonlySet<string>) {

@@ -5,7 +5,8 @@ export type OpsDeps = {
   ping: () => Promise<void>;
   hasActiveKey: () => boolean;
   metrics: Metrics;
-  renderMetrics: () => Promise<string>;
+  /** Undefined when /metrics has a port of its own (METRICS_PORT). */
+  renderMetrics: (() => Promise<string>) | undefined;
 };
 
 /** Liveness, readiness (database reachable, a signing key loaded) and Prometheus metrics. */
@@ -22,9 +23,12 @@ export function createOpsRouter(deps: OpsDeps): Router {
     res.setHeader('Cache-Control', 'no-store');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { database, signing_key: signingKey } });
   });
-  router.get('/metrics', async (_req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
-    res.type(deps.metrics.registry.contentType).send(await deps.renderMetrics());
-  });
+  const render = deps.renderMetrics;
+  if (render) {
+    router.get('/metrics', async (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.type(deps.metrics.registry.contentType).send(await render());
+    });
+  }
   return router;
 }
