@@ -1,4 +1,4 @@
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, generateKeyPair, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { Client } from '../../clients/client.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../../shared/clock.ts';
@@ -22,6 +22,27 @@ export type PrivateKeyJwtDeps = {
   remoteJwks: RemoteJwksCache;
   config: { issuer: string; tokenEndpoint: string };
 };
+
+/**
+ * A key per algorithm that verifies nothing: an assertion whose kid matches no registered key is
+ * checked against it anyway, so "no such key" costs a signature check like "wrong signature" does
+ * and timing does not tell which kids a client has registered (RL-03). Made once, on first use.
+ */
+const decoyKeys = new Map<string, Promise<CryptoKey | undefined>>();
+function decoyKey(alg: string): Promise<CryptoKey | undefined> {
+  let key = decoyKeys.get(alg);
+  if (!key) {
+    key = generateKeyPair(alg === 'Ed25519' ? 'EdDSA' : alg, { crv: alg === 'EdDSA' || alg === 'Ed25519' ? 'Ed25519' : undefined } as never)
+      .then((pair) => pair.publicKey, () => undefined);
+    decoyKeys.set(alg, key);
+  }
+  return key;
+}
+
+async function spendSignatureCheck(jwt: string, alg: string): Promise<void> {
+  const key = await decoyKey(alg);
+  if (key) await compactVerify(jwt, key).catch(() => undefined);
+}
 
 function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
   return new InvalidClient(reason as DenialReason, cause);
@@ -81,6 +102,7 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
         }));
       } catch (error) {
         if (error instanceof InvalidClient) throw error;
+        if (error instanceof joseErrors.JWKSNoMatchingKey) await spendSignatureCheck(jwt, header.alg);
         throw fail(joseFailureReason(error, 'assertion'), error);
       }
       // RFC 7523bis: aud is one string, the issuer (or, for older clients, the token endpoint).
