@@ -3,6 +3,7 @@ import type { ChangeFeed } from './changes/change-feed.ts';
 import { createLocalChangeFeed } from './changes/local-change-feed.ts';
 import { createPostgresChangeFeed } from './changes/postgres-change-feed.ts';
 import { createRedisChangeFeed } from './changes/redis-change-feed.ts';
+import { createSqliteChangeSignal } from './changes/sqlite-change-signal.ts';
 import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
@@ -72,11 +73,21 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     ...DIRECTORY,
     onError: (error) => logger.warn({ err: error }, 'client directory could not load the clients; lookups read the database'),
   });
-  feed.subscribe(directory.listener());
+  const directoryListener = directory.listener();
+  const keysListener = keys.listener();
+  feed.subscribe(directoryListener);
+  feed.subscribe(keysListener);
   // The safety net for a notification lost in transit: a full reload every TTL.
   const directoryRefresh = setInterval(() => void directory.warm(), DIRECTORY.ttlMs);
   directoryRefresh.unref();
-  feed.subscribe(keys.listener());
+  // SQLite: changes by other processes on the same file (the command line, other workers).
+  const sqliteSignal = opened.driver.provider === 'sqlite'
+    ? createSqliteChangeSignal(opened.db, uow.gate, () => {
+      directoryListener.reset(feed.live);
+      keysListener.reset(true);
+    })
+    : undefined;
+  if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
 
   const replay = redis ? createRedisReplayCache(redis, clock) : createPrismaReplayCache(opened.db, uow.gate, clock);
   const counter = redis ? createRedisWindowCounter(redis) : shared?.counter ?? createMemoryWindowCounter();
@@ -133,6 +144,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     signingAlgs: SIGNING_ALGS,
     async close() {
       clearInterval(directoryRefresh);
+      sqliteSignal?.close();
       await feed.close();
       await uow.close();
       if (redis?.isOpen) await redis.close();

@@ -109,7 +109,7 @@ for (const feed of feeds) {
     const env = { ...feed.env, KEY_SYNC_INTERVAL: '60' };
     before(async () => {
       a = await startTestService(env);
-      b = await startTestService(env, { database: a.database, keysDir: a.keysDir });
+      b = await startTestService(env, { database: a.database, keysDir: a.keysDir, migrate: a.database.provider !== 'sqlite' });
     });
     after(async () => {
       await b?.stop();

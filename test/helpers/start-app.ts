@@ -23,7 +23,7 @@ export type RegisteredClient = { clientId: string; secret: string; body: Record<
  * log lines captured for inspection. `env` overrides configuration exactly as environment
  * variables would. Always call stop() (it also drops the database).
  */
-export async function startTestService(env: Record<string, string> = {}, shared?: { database: TestDatabase; keysDir: string }) {
+export async function startTestService(env: Record<string, string> = {}, shared?: { database: TestDatabase; keysDir: string; migrate?: boolean }) {
   // Several instances of one deployment share a database and a key-encryption key (keysDir).
   const database: TestDatabase = shared?.database ?? await createTestDatabase();
   const ownsDatabase = !shared;
@@ -50,9 +50,9 @@ export async function startTestService(env: Record<string, string> = {}, shared?
   const clock = createTestClock();
   let service: RunningService;
   try {
-    // A second instance on one SQLite file cannot migrate while the first holds it (nor needs to).
-    const migrate = !(shared && database.provider === 'sqlite');
-    service = await startService(config, createLogger(config.logLevel, sink), clock, { migrate });
+    // A second instance running beside the first on one SQLite file cannot migrate (the schema engine
+    // locks the file), nor needs to: such callers say migrate: false.
+    service = await startService(config, createLogger(config.logLevel, sink), clock, { migrate: shared?.migrate ?? true });
   } catch (error) {
     if (ownsDatabase) await database.drop();
     throw error;

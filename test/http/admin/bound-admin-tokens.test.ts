@@ -148,7 +148,7 @@ describe('certificate-bound admin tokens (RFC 8705 §3)', () => {
     const clientCert = (c: IssuedCertificate) => `:${c.der.toString('base64')}:`;
 
     before(async () => {
-      t = await startTestService({ TLS_CLIENT_CA_FILE: pki.ca1.certFile, TRUSTED_PROXIES: '127.0.0.1', TRUSTED_CLIENT_CERT_HEADER: 'client-cert' });
+      t = await startTestService({ TLS_CLIENT_CA_FILE: pki.ca1.certFile, TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1', TRUSTED_CLIENT_CERT_HEADER: 'client-cert' });
       await t.registerClient(adminClient(t.config.issuer));
       const res = await t.agent.post('/token').type('form').set('client-cert', clientCert(cert))
         .send({ grant_type: 'client_credentials', client_id: 'c-mtls-admin' });

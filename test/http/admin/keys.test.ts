@@ -534,7 +534,11 @@ describe('keys command line (npm run keys -- list | rotate | revoke <kid>)', () 
   after(() => t.stop());
 
   async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const childEnv = { ...process.env, ...env, NODE_ENV: 'test', DATABASE_URL: t.database.url, KEYS_DIR: t.keysDir, LOG_LEVEL: 'warn' };
+    return cliWith({}, ...args);
+  }
+
+  async function cliWith(overrides: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const childEnv = { ...process.env, ...env, NODE_ENV: 'test', DATABASE_URL: t.database.url, KEYS_DIR: t.keysDir, LOG_LEVEL: 'warn', ...overrides };
     try {
       const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], { cwd: REPO_ROOT, env: childEnv, timeout: 20_000 });
       return { code: 0, stdout, stderr };
@@ -602,7 +606,8 @@ describe('keys command line (npm run keys -- list | rotate | revoke <kid>)', () 
     const keysBefore = await listKeys(t);
     // A fresh next key (the old one withdrawn through the API), so a rotation comes before KEY_PREPUBLISH has passed.
     assert.equal((await revoke(t, onlyInState(keysBefore, 'next').kid)).status, 200);
-    const early = await cli('rotate');
+    // The command judges "too early" by its own KEY_PREPUBLISH: a day, so however slowly it starts, it is early.
+    const early = await cliWith({ KEY_PREPUBLISH: '1d', KEY_ROTATION_INTERVAL: '30d', JWKS_MAX_AGE: '900', KEY_SYNC_INTERVAL: '5' }, 'rotate');
     const keysNow = await listKeys(t);
     assert.equal(early.code, 1);
     assert.match(early.stderr, /^keys: the next key \S+ may sign from .*KEY_PREPUBLISH/);
