@@ -1,8 +1,8 @@
-import { SignJWT } from 'jose';
 import type { Client } from '../clients/client.ts';
 import { epochSeconds, type Clock } from '../shared/clock.ts';
 import { randomToken } from '../shared/ids.ts';
 import type { ActiveSigningKey } from '../keys/key-service.ts';
+import { createJwsSigner, type JwsSigner } from './jws-signer.ts';
 
 export type IssuedToken = { accessToken: string; jti: string; kid: string; expiresIn: number };
 
@@ -24,6 +24,13 @@ export class NoActiveSigningKey extends Error {}
 
 /** RFC 9068 access tokens: exactly the claims of contract §3, typ at+jwt. */
 export function createAccessTokenIssuer({ keys, clock, config }: IssuerDeps) {
+  // One signer per active key, made when the key first signs (the key object changes with the key set).
+  const signers = new WeakMap<ActiveSigningKey, JwsSigner>();
+  const signerFor = (key: ActiveSigningKey) => {
+    let signer = signers.get(key);
+    if (!signer) signers.set(key, (signer = createJwsSigner(key, 'at+jwt')));
+    return signer;
+  };
   return {
     ttlFor: (client: Client) => Math.min(client.accessTokenTtl ?? config.accessTokenTtl, config.maxAccessTokenTtl),
 
@@ -33,19 +40,17 @@ export function createAccessTokenIssuer({ keys, clock, config }: IssuerDeps) {
       const iat = epochSeconds(clock.now());
       const expiresIn = this.ttlFor(grant.client);
       const jti = randomToken(16);
-      const accessToken = await new SignJWT({
+      const accessToken = await signerFor(key).sign({
         client_id: grant.client.clientId,
         scope: grant.scopes.join(' '),
         ...(grant.cnf && { cnf: grant.cnf }),
-      })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-        .setIssuer(config.issuer)
-        .setSubject(grant.client.subject)
-        .setAudience(grant.audience.length === 1 ? grant.audience[0]! : grant.audience)
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + expiresIn)
-        .setJti(jti)
-        .sign(key.privateKey);
+        iss: config.issuer,
+        sub: grant.client.subject,
+        aud: grant.audience.length === 1 ? grant.audience[0]! : grant.audience,
+        iat,
+        exp: iat + expiresIn,
+        jti,
+      });
       return { accessToken, jti, kid: key.kid, expiresIn };
     },
   };
