@@ -129,6 +129,22 @@ describe('ISSUER changes and operator recovery', () => {
     });
     after(() => t.stop());
 
+    /**
+     * The command changes the database from another process: on PostgreSQL the service hears it at
+     * once (NOTIFY), on SQLite within its one-second poll of the change counter; 5 s is ample.
+     */
+    async function soon<T>(attempt: () => Promise<T>): Promise<T> {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        try {
+          return await attempt();
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
+
     async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
       const env = {
         ...process.env, NODE_ENV: 'test', DATABASE_URL: database.url, KEYS_DIR: keysDir, KEY_ENCRYPTION_KEY: kek,
@@ -161,7 +177,7 @@ describe('ISSUER changes and operator recovery', () => {
       assert.match(stderr, /shown only this once/);
       assert.equal((await basicToken(adminId, BOOTSTRAP_SECRET)).status, 401, 'the old secret stays dead');
       // It keeps the audience it was given besides the restored admin audience, so it names the one it wants.
-      const token = await t.tokenFor(adminId, secret, { audience: `${t.config.issuer}/admin` });
+      const token = await soon(() => t.tokenFor(adminId, secret, { audience: `${t.config.issuer}/admin` }));
       for (const path of ['/admin/clients', '/admin/keys', '/admin/audit']) {
         assert.equal((await t.agent.get(path).set('authorization', `Bearer ${token}`)).status, 200, path);
       }
@@ -187,7 +203,7 @@ describe('ISSUER changes and operator recovery', () => {
       const { code, stdout, stderr } = await cli('reset-secret', adminId);
       assert.equal(code, 0, stderr);
       assert.match(stderr, /re-created/);
-      const token = await t.tokenFor(adminId, stdout.trim());
+      const token = await soon(() => t.tokenFor(adminId, stdout.trim()));
       assert.equal((await t.agent.get('/admin/keys').set('authorization', `Bearer ${token}`)).status, 200);
 
       const unknown = await cli('reset-secret', 'c-nobody');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { parseSubjectAltNames } from '../../../src/tls/subject-alt-names.ts';
 import { after, before, describe, it } from 'node:test';
 import { expectBound, expectRejected, mtlsClient, startTlsService, tlsToken, type Reply } from '../../helpers/mtls.ts';
 import { createPki, type CertificateAuthority, type IssuedCertificate, type Pki } from '../../helpers/pki.ts';
@@ -63,9 +64,11 @@ const cases: Case[] = [
   { name: 'refuses a leaf whose intermediate was left out: cert_untrusted', chain: () => [leaf(ca.good)], reason: 'cert_untrusted' },
 ];
 /** Envoy's XFCC element for a chain: Hash and Cert of the leaf, Chain the whole chain as received. */
+/** The element Envoy writes: Hash, Cert, Chain, then the certificate's own URI SANs (which the service cross-checks). */
 function xfccWithChain(chain: readonly IssuedCertificate[]): string {
   const [first] = chain;
-  return `Hash=${first!.sha256Hex};Cert="${encodeURIComponent(first!.certPem)}";Chain="${encodeURIComponent(chain.map((c) => c.certPem).join(''))}";URI=${ORDERS}`;
+  const uris = parseSubjectAltNames(first!.x509.subjectAltName).uri.map((uri) => `;URI=${uri}`).join('');
+  return `Hash=${first!.sha256Hex};Cert="${encodeURIComponent(first!.certPem)}";Chain="${encodeURIComponent(chain.map((c) => c.certPem).join(''))}"${uris}`;
 }
 
 describe('RFC 5280 path validation of client certificate chains (tls_client_auth)', () => {
