@@ -5,16 +5,20 @@
 // and sampled tokens verified against each server's JWKS; any failure marks its row and makes the
 // exit code 1. The table is printed and written to bench/results/latest.md (+ .json).
 //
-//   npm run bench                                   # default mode: everything above, 8 s × 3 rounds
-//   BENCH_MODE=long npm run bench                   # 1,000,000 tokens on one configuration: RSS and heap at start, middle, end
-//   BENCH_MODE=smoke node --import tsx bench/main.ts   # seconds: SQLite, one alg, 1 s, 1 round (part of npm test)
+//   npm run bench                                      # default mode: everything above, 8 s × 3 rounds
+//   BENCH_MODE=long npm run bench                      # 1,000,000 tokens on one configuration: RSS and heap at start, middle, end
+//   BENCH_MODE=smoke node --import tsx bench/main.ts   # seconds, from source (test/bench/bench-smoke.test.ts, part of npm test)
 //
 // BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (32),
+// BENCH_REQUESTS (unset: a fixed number of requests per measurement instead of BENCH_SECONDS),
 // BENCH_ALGS (ES256,RS256,EdDSA), BENCH_AUTH (client_secret_basic,private_key_jwt),
 // BENCH_DATABASES (sqlite,postgresql), BENCH_WORKERS (N, default: the cores available),
-// BENCH_LONG_TOKENS (1000000), BENCH_RESULTS_DIR (bench/results); PostgreSQL databases are created
+// BENCH_LONG_TOKENS (1000000), BENCH_RESULTS_DIR (bench/results). PostgreSQL databases are created
 // on BENCH_DATABASE_URL, else DATABASE_URL if it is postgresql://…, else
 // postgresql://postgres@127.0.0.1:5432/postgres, and skipped with the reason if it is unreachable.
+// Long mode: the first database, algorithm and auth listed (client_secret_basic only), 1 worker
+// unless BENCH_WORKERS is set. Smoke mode changes the defaults: ES256, SQLite, 1 worker, 8
+// connections, 32 requests per measurement, 1 round, no warm-up, every server started at once.
 import { runComparison } from './modes/compare.ts';
 import { runLong } from './modes/long-run.ts';
 import { BenchOptionsError, readBenchOptions, type BenchOptions, type DatabaseKind } from './options.ts';

@@ -7,11 +7,15 @@ import type { ResultRow } from './result-row.ts';
 
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 
-function methodLines(options: BenchOptions, machine: MachineInfo): string[] {
+function measurementLength(options: BenchOptions): string {
+  const each = options.requests === undefined ? `${options.seconds} s` : `${options.requests} requests`;
+  return `${each} per measurement, ${options.rounds} round${options.rounds === 1 ? '' : 's'} (median)`;
+}
+
+function methodLines(options: BenchOptions, machine: MachineInfo, length: string): string[] {
   return [
     `POST /token over loopback: autocannon in the bench process, ${options.connections} keep-alive connections, ` +
-      `${options.seconds} s per measurement, ${options.rounds} round${options.rounds === 1 ? '' : 's'} (median), ` +
-      `${options.warmupSeconds} s warm-up per server and client; the server in its own process.`,
+      `${length}, ${options.warmupSeconds} s warm-up per server and client; the server in its own process.`,
     `Machine: ${machineLine(machine)}.`,
     ...(compiled ? [] : ['Run from source: every server runs through the TypeScript loader, so the figures only show that the bench works.']),
   ];
@@ -22,7 +26,7 @@ export function renderComparison(rows: ResultRow[], options: BenchOptions, machi
   return [
     `## identity-backend POST /token, side by side (${new Date().toISOString()})`,
     '',
-    ...methodLines(options, machine),
+    ...methodLines(options, machine, measurementLength(options)),
     '',
     renderTable(rows),
     '',
@@ -44,9 +48,9 @@ export function renderLongRun(report: LongRunReport, options: BenchOptions, mach
   return [
     `## identity-backend POST /token, long run (${new Date().toISOString()})`,
     '',
-    ...methodLines({ ...options, rounds: 1 }, machine),
-    `${options.longTokens.toLocaleString('en-US')} tokens in ten runs of ${Math.ceil(options.longTokens / 10).toLocaleString('en-US')}; ` +
-      `${row.database}, ${row.alg}, ${row.auth}, ${row.workers} worker(s).`,
+    ...methodLines(options, machine, `${options.longTokens.toLocaleString('en-US')} tokens in ten runs of ${Math.ceil(options.longTokens / 10).toLocaleString('en-US')} (the row: median of the ten)`),
+    `Configuration: ${row.database}, ${row.alg}, ${row.auth}, ${row.workers} worker${row.workers === 1 ? '' : 's'}. ` +
+      'RSS of the process tree; heap: nodejs_heap_size_used_bytes from GET /metrics.',
     '',
     '| point | tokens issued | RSS | heap used |',
     '| --- | --- | --- | --- |',
