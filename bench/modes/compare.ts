@@ -11,8 +11,12 @@ import { fixedTarget, measureRounds, type Log, type TargetForRun } from './measu
 /** In-process jose runs are CPU-bound loops that settle within a second; they need no 8 s. */
 const JOSE_MAX_SECONDS = 3;
 const JOSE_CONCURRENCY = 32;
-/** Assertions prepared per timed run: the expected count with room to spare. */
-const ASSERTION_HEADROOM = 1.5;
+/**
+ * Assertions prepared per timed run: twice the rate of the previous run (or of client_secret_basic
+ * on the same service), at least MIN_EXPECTED_RATE; private_key_jwt can be the faster of the two.
+ */
+const ASSERTION_HEADROOM = 2;
+const MIN_EXPECTED_RATE = 500;
 const FALLBACK_RATE = 2000;
 
 export type ComparisonPlan = BenchOptions & { skippedDatabases: Map<DatabaseKind, string> };
@@ -122,7 +126,8 @@ function assertionTargets(service: BenchService, plan: ComparisonPlan): { target
   const { key, clientId } = service.jwtClient;
   const prepared: AssertionBodies[] = [];
   const targetFor: TargetForRun = async (length, expectedRate) => {
-    const expected = 'amount' in length ? length.amount : Math.ceil((expectedRate ?? FALLBACK_RATE) * length.seconds * ASSERTION_HEADROOM);
+    const rate = Math.max(expectedRate ?? FALLBACK_RATE, MIN_EXPECTED_RATE);
+    const expected = 'amount' in length ? length.amount : Math.ceil(rate * length.seconds * ASSERTION_HEADROOM);
     // Each connection also holds one body made ahead of its next request.
     const bodies = await prepareAssertionBodies({
       clientId, audience: service.issuer, alg: key.alg, kid: key.kid, privateJwk: key.privateJwk, requestBody: TOKEN_REQUEST_BODY,
