@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../runtime.ts';
 
@@ -31,6 +31,12 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
+/** Servers still running: ended with the bench, whatever way it leaves (a server started ahead may never be measured). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
 /** Starts `node <nodeArgs>` in the repository root and waits until `readyPath` answers 200. */
 export async function startServerProcess(spec: ServerSpec): Promise<ServerProcess> {
   const child = spawn(process.execPath, spec.nodeArgs, {
@@ -38,11 +44,15 @@ export async function startServerProcess(spec: ServerSpec): Promise<ServerProces
     env: { ...baseEnv(), ...spec.env, PORT: String(spec.port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  running.add(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    running.delete(child);
+    resolve();
+  }));
   const url = `http://127.0.0.1:${spec.port}`;
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
