@@ -1,9 +1,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
-import { requestId } from './http/middleware/request-context.ts';
-import { requestLog } from './http/middleware/request-log.ts';
-import { securityHeaders } from './http/middleware/security-headers.ts';
+import { requestBasics } from './http/middleware/request-basics.ts';
+import { securityHeaderList } from './http/middleware/security-headers.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
@@ -21,15 +20,17 @@ export function buildApp(c: Container) {
   // X-Forwarded-For is believed only from the configured proxies (RFC 9700 §4.13).
   app.set('trust proxy', c.config.trustedProxies.length ? [...c.config.trustedProxies] : false);
 
-  app.use(securityHeaders({
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    referrerPolicy: { policy: 'no-referrer' },
-    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
-  }));
-  app.use(requestId);
   // Only the path is logged: query strings and headers may carry credentials (RFC 6749 §2.3.1 forbids them in URIs, callers still try).
-  app.use(requestLog(c.logger));
-  app.use(c.metrics.timeRequests(METRIC_ROUTES));
+  app.use(requestBasics({
+    headers: securityHeaderList({
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+    }),
+    logger: c.logger,
+    observe: c.metrics.observeRequest,
+    routes: METRIC_ROUTES,
+  }));
 
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 
 /**
@@ -7,7 +6,7 @@ import helmet, { type HelmetOptions } from 'helmet';
  * same fixed values every time. Running it once against a recording response gives the list;
  * every request then gets that list in one loop. (None of the options used here depends on the request.)
  */
-export function securityHeaders(options: HelmetOptions) {
+export function securityHeaderList(options: HelmetOptions): ReadonlyArray<readonly [string, string]> {
   const headers: Array<[string, string]> = [];
   const recorder = {
     setHeader(name: string, value: string | number | readonly string[]) {
@@ -22,8 +21,5 @@ export function securityHeaders(options: HelmetOptions) {
     called = true;
   });
   if (!called) throw new Error('helmet did not complete synchronously; its headers cannot be precomputed');
-  return function setSecurityHeaders(_req: Request, res: Response, next: NextFunction): void {
-    for (const [name, value] of headers) res.setHeader(name, value);
-    next();
-  };
+  return headers;
 }

@@ -62,7 +62,7 @@ function parseJson(text: string): Map<string, string[]> {
  * The body of POST /token as parameter lists. It was read raw, so this is the only parser:
  * duplicates are kept for rejectDuplicates, nothing is coerced, and no prototype can be polluted.
  */
-export function parseTokenRequestBody(req: Request): Map<string, string[]> {
+export function parseTokenRequestBody(req: Request, body: Buffer): Map<string, string[]> {
   if (Object.keys(req.query).length > 0 || req.originalUrl.includes('?')) {
     throw malformed('parameters must be sent in the request body, not in the URL');
   }
@@ -73,10 +73,9 @@ export function parseTokenRequestBody(req: Request): Map<string, string[]> {
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     throw malformed('only the UTF-8 charset is supported', 'unsupported_content_type');
   }
-  const raw: unknown = req.body;
   let text: string;
   try {
-    text = Buffer.isBuffer(raw) ? utf8.decode(raw) : '';
+    text = utf8.decode(body);
   } catch {
     throw malformed('the body is not valid UTF-8');
   }

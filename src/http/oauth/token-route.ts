@@ -1,13 +1,14 @@
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import { isBasicAuthorization } from '../../oauth/client-auth/client-secret-basic.ts';
 import { readPresentedCredentials, type PresentedCredentials } from '../../oauth/client-auth/presented-credentials.ts';
-import { InvalidRequest, MethodNotAllowed, OAuthError, RateLimited, RequestTooLarge } from '../../oauth/errors.ts';
+import { MethodNotAllowed, OAuthError, RateLimited } from '../../oauth/errors.ts';
 import type { TokenEndpoint } from '../../oauth/token-endpoint.ts';
 import type { CertificateEvidence, TokenRequest } from '../../oauth/token-request.ts';
 import { requestContext } from '../middleware/request-context.ts';
-import { sendOAuthError, setNoStore } from './oauth-error-response.ts';
+import { sendOAuthError } from './oauth-error-response.ts';
 import { parseTokenRequestBody } from './parse-token-request.ts';
+import { readBody } from './read-body.ts';
 
 export type TokenRouteDeps = {
   endpoint: TokenEndpoint;
@@ -19,7 +20,7 @@ export type TokenRouteDeps = {
 };
 
 /** Large enough for any legitimate assertion; larger bodies are refused before they are read in full. */
-const BODY_LIMIT = '64kb';
+const BODY_LIMIT = 64 * 1024;
 const WINDOW_MS = 60_000;
 
 function retryAfter(req: Request): number {
@@ -27,13 +28,6 @@ function retryAfter(req: Request): number {
   return reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
 }
 
-/** Errors raised before the endpoint runs (body reading) in OAuth terms; anything else passes through as it is. */
-function bodyError(error: unknown): unknown {
-  const type = (error as { type?: string } | null)?.type;
-  if (type === 'entity.too.large') return new RequestTooLarge('the request body is too large', { reason: 'body_too_large' });
-  if (typeof type === 'string') return new InvalidRequest('the request body could not be read', { reason: 'malformed_request', cause: error });
-  return error;
-}
 
 /**
  * POST /token over HTTP: the per-address limit (before the body is read: it bounds spraying from
@@ -60,8 +54,9 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
 
   async function issue(req: Request, res: Response): Promise<void> {
     let evidence: CertificateEvidence | undefined;
+    const body = await readBody(req, BODY_LIMIT);
     const tokenRequest: TokenRequest = {
-      params: parseTokenRequestBody(req),
+      params: parseTokenRequestBody(req, body),
       authorization: req.get('authorization'),
       context: requestContext(req, res),
       certificate: () => (evidence ??= deps.readCertificate(req)),
@@ -74,11 +69,20 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
       send(req, res, outcome.error);
       return;
     }
-    setNoStore(res);
-    res.status(200).json(outcome.body);
+    // Written directly: Express's res.json does content negotiation and ETag work a token answer never needs.
+    const json = JSON.stringify(outcome.body);
+    res.writeHead(200, {
+      'Cache-Control': 'no-store',
+      Pragma: 'no-cache',
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(json),
+    });
+    res.end(json);
   }
 
-  router.post('/token', byAddress, express.raw({ type: () => true, limit: BODY_LIMIT }), issue);
+  // With the per-address limit off (0), its middleware is not mounted at all.
+  if (deps.limits.tokenPerAddress > 0) router.post('/token', byAddress, issue);
+  else router.post('/token', issue);
   router.all('/token', (_req, _res, next) => next(new MethodNotAllowed('use POST for the token endpoint', { reason: 'method_not_allowed' })));
 
   /** For the audit record of an early refusal: the client the Authorization header names, if any. */
@@ -93,7 +97,9 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
   // Refusals raised before the endpoint ran: the per-address limit, the body, the method.
   router.use('/token', async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const credentials = (res.locals.credentials as PresentedCredentials | undefined) ?? headerCredentials(req, res);
-    const refused = await deps.endpoint.refuse(requestContext(req, res), bodyError(error), credentials);
+    // Unread body bytes (a body refused as too large) would be taken for the next request.
+    if ((error as { status?: number } | null)?.status === 413) res.setHeader('Connection', 'close');
+    const refused = await deps.endpoint.refuse(requestContext(req, res), error, credentials);
     send(req, res, refused);
   });
   return router;

@@ -1,5 +1,4 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NextFunction, Request, Response } from 'express';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
@@ -62,20 +61,13 @@ export function createMetrics(sources: MetricsOptions = {}) {
   };
   /** One labelled child per (route, status), made once: labelling per request hashes the labels each time. */
   const children = new Map<string, ReturnType<typeof duration.labels>>();
-  function timeRequests(routes: ReadonlySet<string>) {
-    return (req: Request, res: Response, next: NextFunction): void => {
-      const started = performance.now();
-      res.once('finish', () => {
-        const route = routes.has(req.path) ? req.path : 'other';
-        const key = `${route} ${res.statusCode}`;
-        let child = children.get(key);
-        if (!child) children.set(key, (child = duration.labels({ route, status: String(res.statusCode) })));
-        child.observe((performance.now() - started) / 1000);
-      });
-      next();
-    };
+  function observeRequest(route: string, status: number, seconds: number): void {
+    const key = `${route} ${status}`;
+    let child = children.get(key);
+    if (!child) children.set(key, (child = duration.labels({ route, status: String(status) })));
+    child.observe(seconds);
   }
-  return { registry, tokens, duration, timeRequests };
+  return { registry, tokens, duration, observeRequest };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
