@@ -22,11 +22,10 @@ function failed(error: unknown): StorageUnavailable {
  * connection. Times are written as the Prisma adapter writes them (ISO 8601 with +00:00).
  */
 export function createSqliteAuditInsert(database: BetterSqlite3.Database, gate: Gate): AuditBatchInsert {
-  const insert = database.prepare(`INSERT INTO "AuditEvent" (${quoted}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`);
+  // Named parameters bind straight from the row object; only the time needs the adapter's text form.
+  const insert = database.prepare(`INSERT INTO "AuditEvent" (${quoted}) VALUES (${AUDIT_COLUMNS.map((c) => `@${c}`).join(', ')})`);
   const insertAll = database.transaction((rows: readonly AuditRow[]) => {
-    for (const row of rows) {
-      insert.run(AUDIT_COLUMNS.map((c) => (c === 'time' ? row.time.toISOString().replace('Z', '+00:00') : row[c])));
-    }
+    for (const row of rows) insert.run({ ...row, time: row.time.toISOString().replace('Z', '+00:00') });
   });
   return (records) => gate.run(async () => {
     try {
