@@ -23,7 +23,7 @@ import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { grantHandlers } from './oauth/grants/index.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
-import { createPrismaReplayCache } from './persistence/prisma-replay-cache.ts';
+import { createDatabaseReplayCache } from './persistence/database-replay-cache.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { createPrismaSettingRepository } from './persistence/prisma-setting-repository.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
@@ -89,7 +89,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     : undefined;
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
 
-  const replay = redis ? createRedisReplayCache(redis, clock) : createPrismaReplayCache(opened.db, uow.gate, clock);
+  const replay = redis ? createRedisReplayCache(redis, clock) : createDatabaseReplayCache(opened, uow.gate, clock);
   const counter = redis ? createRedisWindowCounter(redis) : shared?.counter ?? createMemoryWindowCounter();
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({

@@ -3,7 +3,7 @@ import { timeOrderedId } from '../shared/ids.ts';
 
 /**
  * The AuditEvent columns of schema.prisma, in one order, for the statements that write them
- * without Prisma Client (audit-batch-insert.ts). test/persistence/audit-insert.contract.test.ts
+ * without Prisma Client (audit-batch-insert.ts). test/persistence/hot-path-statements.contract.test.ts
  * checks this list against the generated model, so a column added to the schema fails the test
  * until it is written here too.
  */

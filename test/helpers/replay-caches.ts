@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
 import { applyMigrations } from '../../src/persistence/migrations.ts';
-import { closeDatabase, openDatabase, type Db, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
-import { createPrismaReplayCache } from '../../src/persistence/prisma-replay-cache.ts';
+import { closeDatabase, openDatabase, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
+import { createDatabaseReplayCache } from '../../src/persistence/database-replay-cache.ts';
 import { connectRedis, type RedisConnection } from '../../src/persistence/redis-connection.ts';
 import { createRedisReplayCache } from '../../src/persistence/redis-replay-cache.ts';
 import { createSerialGate, openGate } from '../../src/persistence/sqlite-gate.ts';
@@ -22,7 +22,6 @@ export type ReplayCacheFactory = (clock: Clock) => ReplayCache;
 export function forEachReplayCache(title: string, suite: (name: string, make: ReplayCacheFactory) => void): void {
   describe(title, () => {
     let database: TestDatabase;
-    let db: Db;
     let opened: OpenedDatabase;
     let redis: RedisConnection | undefined;
     before(async () => {
@@ -30,7 +29,6 @@ export function forEachReplayCache(title: string, suite: (name: string, make: Re
       const target = parseDatabaseUrl(database.url)!;
       await applyMigrations(target);
       opened = await openDatabase(target);
-      db = opened.db;
       if (process.env.REDIS_URL) redis = await connectRedis(process.env.REDIS_URL, createLogger('silent'));
     });
     after(async () => {
@@ -39,7 +37,7 @@ export function forEachReplayCache(title: string, suite: (name: string, make: Re
       if (redis) await redis.close();
     });
 
-    suite('database', (clock) => createPrismaReplayCache(db, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
+    suite('database', (clock) => createDatabaseReplayCache(opened, database.provider === 'sqlite' ? createSerialGate() : openGate, clock));
     describe('redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, () => {
       suite('redis', (clock) => createRedisReplayCache(redis!, clock, `idb-test:${randomUUID()}:`));
     });

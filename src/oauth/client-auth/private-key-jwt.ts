@@ -44,6 +44,18 @@ async function spendSignatureCheck(jwt: string, alg: string): Promise<void> {
   if (key) await compactVerify(jwt, key).catch(() => undefined);
 }
 
+/**
+ * One jose key set per registered (or fetched) JWK Set object: jose imports each key once and keeps
+ * it in the set, so building a set per request would import the key again on every assertion. The
+ * client directory and the jwks_uri cache hand out the same object until the keys change.
+ */
+const localKeySets = new WeakMap<JSONWebKeySet, ReturnType<typeof createLocalJWKSet>>();
+function localKeySet(jwks: JSONWebKeySet): ReturnType<typeof createLocalJWKSet> {
+  let set = localKeySets.get(jwks);
+  if (!set) localKeySets.set(jwks, (set = createLocalJWKSet(jwks)));
+  return set;
+}
+
 function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
   return new InvalidClient(reason as DenialReason, cause);
 }
@@ -92,7 +104,7 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
       const now = clock.now();
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(jwt, createLocalJWKSet(await keySetFor(client, header.kid)), {
+        ({ payload } = await jwtVerify(jwt, localKeySet(await keySetFor(client, header.kid)), {
           algorithms,
           issuer: client.clientId,
           subject: client.clientId,

@@ -6,7 +6,8 @@ import { Prisma as SqlitePrisma } from '../../src/generated/prisma/sqlite/client
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
 import { applyMigrations } from '../../src/persistence/migrations.ts';
 import { AUDIT_COLUMNS } from '../../src/persistence/audit-row.ts';
-import { openDatabase } from '../../src/persistence/prisma-client.ts';
+import { openDatabase, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
+import { createDatabaseReplayCache } from '../../src/persistence/database-replay-cache.ts';
 import { createPrismaUnitOfWork, type PrismaUnitOfWork } from '../../src/persistence/prisma-unit-of-work.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -15,15 +16,17 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  * not through Prisma Client. This proves, on the database under test, that the statement writes
  * exactly the AuditEvent columns schema.prisma declares, with values Prisma reads back unchanged.
  */
-describe(`audit batch insert matches schema.prisma (${process.env.DATABASE_URL?.startsWith('postgres') ? 'postgresql' : 'sqlite'})`, () => {
+describe(`hot-path statements on the driver match schema.prisma: audit batch insert, replay-cache upsert (${process.env.DATABASE_URL?.startsWith('postgres') ? 'postgresql' : 'sqlite'})`, () => {
   let database: TestDatabase;
   let uow: PrismaUnitOfWork;
+  let opened: OpenedDatabase;
 
   before(async () => {
     database = await createTestDatabase();
     const target = parseDatabaseUrl(database.url)!;
     await applyMigrations(target);
-    uow = createPrismaUnitOfWork(await openDatabase(target), target);
+    opened = await openDatabase(target);
+    uow = createPrismaUnitOfWork(opened, target);
   });
   after(async () => {
     await uow?.close();
@@ -55,6 +58,22 @@ describe(`audit batch insert matches schema.prisma (${process.env.DATABASE_URL?.
     const absent = { reason: undefined, clientId: undefined, authMethod: undefined, audience: undefined, scope: undefined, jti: undefined, kid: undefined, sourceAddress: undefined, requestId: undefined, details: undefined };
     assert.deepEqual(firstFields, { ...absent, ...full });
     assert.deepEqual(secondFields, { ...absent, ...bare });
+  });
+
+  it('the replay-cache upsert writes the ReplayEntry columns Prisma reads back, and nothing else', async () => {
+    for (const model of [PostgresPrisma.ReplayEntryScalarFieldEnum, SqlitePrisma.ReplayEntryScalarFieldEnum]) {
+      assert.deepEqual(Object.values(model).sort(), ['expiresAt', 'key']);
+    }
+    const clock = { now: () => new Date('2026-12-01T10:00:00.000Z') };
+    const cache = createDatabaseReplayCache(opened, uow.gate, clock);
+    const expiresAt = new Date('2026-12-01T10:01:30.123Z');
+    assert.equal(await cache.useOnce('contract:k1', expiresAt), true);
+    assert.equal(await cache.useOnce('contract:k1', expiresAt), false);
+    const row = await opened.db.replayEntry.findUnique({ where: { key: 'contract:k1' } });
+    assert.deepEqual(row, { key: 'contract:k1', expiresAt });
+    // Prisma's own comparisons see the same instant: the prune query keeps it until it has passed.
+    assert.equal(await opened.db.replayEntry.count({ where: { key: 'contract:k1', expiresAt: { lt: new Date(expiresAt.getTime() + 1) } } }), 1);
+    assert.equal(await opened.db.replayEntry.count({ where: { key: 'contract:k1', expiresAt: { lt: expiresAt } } }), 0);
   });
 
   it('stores nothing of a batch that fails part-way (all or none)', async () => {
