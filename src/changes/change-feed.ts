@@ -42,7 +42,7 @@ export function decodeChange(text: string): Change | undefined {
 /** Fans one change out to the subscribed listeners; a throwing listener cannot stop the others. */
 export function createListenerSet() {
   const listeners: ChangeListener[] = [];
-  return {
+  const set = {
     add: (listener: ChangeListener) => void listeners.push(listener),
     changed(change: Change) {
       for (const l of listeners) {
@@ -58,4 +58,26 @@ export function createListenerSet() {
       for (const l of listeners) l.reset(live);
     },
   };
+  return set;
+}
+
+/**
+ * A feed that carries changes to other instances with `send`: this instance's listeners get each
+ * change first, at once (the admin call that made it returns after this), then the others.
+ */
+export function remoteFeed(name: string, isLive: () => boolean, send: (text: string) => Promise<unknown>, close: () => Promise<void>) {
+  const listeners = createListenerSet();
+  const feed: ChangeFeed = {
+    name,
+    get live() {
+      return isLive();
+    },
+    async publish(changes) {
+      for (const change of changes) listeners.changed(change);
+      for (const change of changes) await send(encodeChange(change));
+    },
+    subscribe: (listener) => listeners.add(listener),
+    close,
+  };
+  return { feed, listeners };
 }

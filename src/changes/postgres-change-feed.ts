@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
-import { createListenerSet, decodeChange, encodeChange, type Change, type ChangeFeed } from './change-feed.ts';
+import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
 
 const CHANNEL = 'identity_backend_changes';
 /** How often the listening connection proves it is alive: a connection that died silently delivers nothing. */
@@ -21,13 +21,24 @@ export type PostgresChangeFeedOptions = {
  * notifications sent meanwhile were lost.
  */
 export async function createPostgresChangeFeed(opts: PostgresChangeFeedOptions): Promise<ChangeFeed> {
-  const listeners = createListenerSet();
   let client: pg.Client | undefined;
   let live = false;
   let closed = false;
   let attempt = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  const { feed, listeners } = remoteFeed('postgresql', () => live, (text) => opts.notify(CHANNEL, text), async () => {
+    closed = true;
+    clearTimeout(reconnectTimer);
+    clearInterval(heartbeat);
+    const c = client;
+    client = undefined;
+    if (c) {
+      c.removeAllListeners();
+      c.on('error', () => undefined);
+      await c.end().catch(() => undefined);
+    }
+  });
 
   function setLive(next: boolean): void {
     if (live === next) return;
@@ -91,28 +102,5 @@ export async function createPostgresChangeFeed(opts: PostgresChangeFeedOptions):
   }
 
   await connect();
-  return {
-    name: 'postgresql',
-    get live() {
-      return live;
-    },
-    async publish(changes: readonly Change[]) {
-      // This instance first, at once: the admin call that made the change returns after this.
-      for (const change of changes) listeners.changed(change);
-      for (const change of changes) await opts.notify(CHANNEL, encodeChange(change));
-    },
-    subscribe: (listener) => listeners.add(listener),
-    async close() {
-      closed = true;
-      clearTimeout(reconnectTimer);
-      clearInterval(heartbeat);
-      const c = client;
-      client = undefined;
-      if (c) {
-        c.removeAllListeners();
-        c.on('error', () => undefined);
-        await c.end().catch(() => undefined);
-      }
-    },
-  };
+  return feed;
 }

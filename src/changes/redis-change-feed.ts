@@ -1,6 +1,6 @@
 import type { RedisConnection } from '../persistence/redis-connection.ts';
 import type { Logger } from '../shared/logger.ts';
-import { createListenerSet, decodeChange, encodeChange, type Change, type ChangeFeed } from './change-feed.ts';
+import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
 
 const CHANNEL = 'idb:changes';
 
@@ -10,10 +10,13 @@ const CHANNEL = 'idb:changes';
  * published while it was away are gone.
  */
 export async function createRedisChangeFeed(redis: RedisConnection, logger: Logger): Promise<ChangeFeed> {
-  const listeners = createListenerSet();
   const subscriber = redis.duplicate();
   let live = false;
   let closed = false;
+  const { feed, listeners } = remoteFeed('redis', () => live, (text) => redis.publish(CHANNEL, text), async () => {
+    closed = true;
+    if (subscriber.isOpen) await subscriber.close().catch(() => undefined);
+  });
   const setLive = (next: boolean) => {
     if (live === next || closed) return;
     live = next;
@@ -32,20 +35,5 @@ export async function createRedisChangeFeed(redis: RedisConnection, logger: Logg
     if (change) listeners.changed(change);
   });
   setLive(true);
-  return {
-    name: 'redis',
-    get live() {
-      return live;
-    },
-    async publish(changes: readonly Change[]) {
-      // This instance first, at once: the admin call that made the change returns after this.
-      for (const change of changes) listeners.changed(change);
-      for (const change of changes) await redis.publish(CHANNEL, encodeChange(change));
-    },
-    subscribe: (listener) => listeners.add(listener),
-    async close() {
-      closed = true;
-      if (subscriber.isOpen) await subscriber.close().catch(() => undefined);
-    },
-  };
+  return feed;
 }

@@ -106,7 +106,8 @@ for (const feed of feeds) {
     let a: TestService;
     let b: TestService;
     // KEY_SYNC_INTERVAL is long, so a key change reaching B quickly can only be the feed's doing.
-    const env = { ...feed.env, KEY_SYNC_INTERVAL: '60' };
+    // One deployment: the same ISSUER on both (the database records it, and would move admin audiences).
+    const env = { ...feed.env, ISSUER: 'http://identity.test', KEY_SYNC_INTERVAL: '60' };
     before(async () => {
       a = await startTestService(env);
       b = await startTestService(env, { database: a.database, keysDir: a.keysDir, migrate: a.database.provider !== 'sqlite' });

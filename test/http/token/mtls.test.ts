@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
-import { freePort } from '../../helpers/free-port.ts';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
@@ -8,9 +7,9 @@ import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { createPki, type IssuedCertificate, type Pki } from '../../helpers/pki.ts';
 import {
   clientCertHeader, envoyElement, eventsOf, expectBound, expectRejected, GRANT, mtlsClient, proxiedToken, SPIFFE_GATEWAY as GATEWAY,
-  tlsRequest as sendOverTls, tlsToken as tokenOverTls, xfcc, type Reply,
+  startTlsService, tlsRequest as sendOverTls, tlsToken as tokenOverTls, xfcc, type TlsService,
 } from '../../helpers/mtls.ts';
-import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../../helpers/start-app.ts';
+import { startTestService, type TestService } from '../../helpers/start-app.ts';
 
 /**
  * RFC 8705 client authentication, group C of the security cases: certificates on the service's own
@@ -94,34 +93,12 @@ describe('mutual-TLS client authentication (RFC 8705)', () => {
 
   describe('on the service\'s own TLS listener', () => {
     let t: TestService;
-    let adminToken: string;
+    let admin: TlsService['admin'];
 
     /** The admin API over the listener (the shared supertest agent does not trust CA1). */
-    async function admin(method: string, path: string, body?: unknown): Promise<Reply> {
-      return await tlsRequest(`${t.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-    }
-
     before(async () => {
-      const port = await freePort();
-      t = await startTestService({
-        PORT: String(port),
-        ISSUER: `https://127.0.0.1:${port}`,
-        TLS_CERT_FILE: pki.server.certFile,
-        TLS_KEY_FILE: pki.server.keyFile,
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        // This process is also a trusted proxy here, for MT-08 (f).
-        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-      const basic = Buffer.from(`${encodeURIComponent(t.config.bootstrapAdmin.clientId)}:${encodeURIComponent(BOOTSTRAP_SECRET)}`).toString('base64');
-      const issued = await tlsToken(t, undefined, {}, { headers: { authorization: `Basic ${basic}` } });
-      assert.equal(issued.status, 200, issued.text);
-      adminToken = String(issued.body.access_token);
+      // This process is also the trusted proxy on this listener, for MT-08 (f).
+      ({ t, admin } = await startTlsService(pki));
       for (const body of [
         mtlsClient('c-mtls', { tls_client_auth_san_uri: SPIFFE_ORDERS }),
         mtlsClient('c-admin', { tls_client_auth_san_uri: SPIFFE_ADMIN }),
