@@ -84,7 +84,9 @@ export function startPrimary(opts: { workers: number; logger: Logger; onListenin
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
       const exits = workers.map((w) => new Promise<number>((resolve) => {
         if (w.isDead()) resolve(w.process.exitCode ?? 0);
-        else w.once('exit', (code) => resolve(code ?? 1));
+        // A worker still loading its modules when our SIGTERM came had no handler yet and died of it;
+        // it served nothing, so that is a clean stop too.
+        else w.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGTERM' ? 0 : 1)));
       }));
       for (const w of workers) w.process.kill('SIGTERM');
       // The workers bound their own drain by SHUTDOWN_TIMEOUT; past that, and a margin, they are killed.
