@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../shared/logger.ts';
-import { loggedPath } from './request-log.ts';
 
 const INBOUND_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The path without its query string (which may carry credentials), bounded in length. */
+function loggedPath(url: string): string {
+  const q = url.indexOf('?');
+  return (q < 0 ? url : url.slice(0, q)).slice(0, 200);
+}
 
 export type RequestBasicsOptions = {
   /** Security headers set on every response (security-headers.ts computes helmet's once). */

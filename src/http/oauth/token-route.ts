@@ -37,13 +37,13 @@ function retryAfter(req: Request): number {
  */
 export function createTokenRouter(deps: TokenRouteDeps): Router {
   const router = Router();
-  const byAddress = rateLimit({
+  // Not built, nor mounted, when the per-address limit is off (0).
+  const byAddress = deps.limits.tokenPerAddress === 0 ? undefined : rateLimit({
     store: deps.addressLimitStore,
     windowMs: WINDOW_MS,
     limit: deps.limits.tokenPerAddress,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    skip: () => deps.limits.tokenPerAddress === 0,
     keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
     handler: (req, _res, next) => next(new RateLimited('too many requests; retry later', { reason: 'rate_limited', retryAfterSeconds: retryAfter(req) })),
   });
@@ -80,8 +80,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
     res.end(json);
   }
 
-  // With the per-address limit off (0), its middleware is not mounted at all.
-  if (deps.limits.tokenPerAddress > 0) router.post('/token', byAddress, issue);
+  if (byAddress) router.post('/token', byAddress, issue);
   else router.post('/token', issue);
   router.all('/token', (_req, _res, next) => next(new MethodNotAllowed('use POST for the token endpoint', { reason: 'method_not_allowed' })));
 
