@@ -11,6 +11,9 @@ export const AUDIT_EVENT_TYPES = [
   'key.retired',
   'key.revoked',
   'admin.denied',
+  'issuer.created',
+  'issuer.updated',
+  'issuer.deleted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
