@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
@@ -42,7 +43,7 @@ export async function startFakeIdentityProvider(algs: IdpAlg[] = ['RS256']) {
 
   async function addKey(alg: IdpAlg, published = true): Promise<string> {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-    const kid = `${alg.toLowerCase()}-${keys.length + 1}`;
+    const kid = `${alg.toLowerCase()}-${keys.length + 1}-${randomBytes(4).toString('hex')}`;
     keys.push({ kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, published });
     return kid;
   }
