@@ -118,11 +118,10 @@ for (const feed of feeds) {
         await killer.end();
       }
       assert.notEqual(await msUntil(async () => !b.container.feed.live, 5_000), undefined, 'B noticed that its feed dropped');
-      const lookups = b.container.trustedIssuerRegistry.stats().databaseLookups;
       const disable = await a.agent.patch(`/admin/trusted-issuers/${res.body.id}`).set('authorization', admin).send({ disabled: true });
       assert.equal(disable.status, 200, disable.text);
-      assert.equal(await outcome(b, token), 'unknown_issuer', 'B read the database, not what it held before the loss');
-      assert.ok(b.container.trustedIssuerRegistry.stats().databaseLookups > lookups);
+      // Whether B still reads the database or has reconnected and reloaded by now, it must not answer from before the loss.
+      assert.equal(await outcome(b, token), 'unknown_issuer', 'B did not answer from what it held before the loss');
       assert.notEqual(await msUntil(async () => b.container.feed.live, 15_000), undefined, 'B reconnected by itself');
       assert.equal(await outcome(b, token), 'unknown_issuer');
       const enable = await a.agent.patch(`/admin/trusted-issuers/${res.body.id}`).set('authorization', admin).send({ disabled: false });
