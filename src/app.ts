@@ -7,7 +7,6 @@ import { createTokenRouter } from './http/oauth/token-route.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
 import { buildServerMetadata, createMetadataRouter } from './http/well-known/metadata-route.ts';
-import { grantHandlers } from './oauth/grants/index.ts';
 import { ASSERTION_SIGNING_ALGS } from './clients/method-metadata.ts';
 
 /** Routes whose durations are reported; anything else is counted as "other". */
@@ -34,6 +33,7 @@ export function buildApp(c: Container) {
 
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
+    repeatable: new Set(c.grants.flatMap((g) => [...g.repeatable])),
     readCertificate: c.readCertificate,
     addressLimitStore: c.rateLimitStore('token-address'),
     limits: c.config.rateLimits,
@@ -44,7 +44,7 @@ export function buildApp(c: Container) {
     issuer: c.config.issuer,
     tokenEndpoint: c.config.tokenEndpoint,
     jwksUri: c.config.jwksUri,
-    grantTypes: grantHandlers.map((g) => g.grantType),
+    grantTypes: c.grants.map((g) => g.grantType),
     authMethods: c.methods.map((m) => m.name),
     signingAlgs: c.signingAlgs,
     assertionAlgs: ASSERTION_SIGNING_ALGS,
