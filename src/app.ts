@@ -3,6 +3,7 @@ import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
 import { requestBasics } from './http/middleware/request-basics.ts';
 import { securityHeaderList } from './http/middleware/security-headers.ts';
+import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT } from './oauth/token-exchange/token-types.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
@@ -49,6 +50,9 @@ export function buildApp(c: Container) {
     signingAlgs: c.signingAlgs,
     assertionAlgs: ASSERTION_SIGNING_ALGS,
     certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
+    tokenExchange: c.grants.some((g) => g.grantType === TOKEN_EXCHANGE_GRANT)
+      ? { subjectTokenTypes: SUBJECT_TOKEN_TYPES, requestedTokenTypes: REQUESTED_TOKEN_TYPES }
+      : undefined,
   })));
   app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
   app.use('/admin', createAdminRouter({

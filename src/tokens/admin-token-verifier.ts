@@ -101,6 +101,8 @@ export function createAdminTokenVerifier(deps: AdminTokenVerifierDeps) {
 
   return async function verifyAdminToken(presentation: AdminTokenPresentation, required: AdminScope): Promise<VerifiedAdmin> {
     const payload = await verifySignedToken(presentation.token);
+    // A token got by exchange acts for someone else; the admin API takes only a client's own tokens.
+    if (payload.act !== undefined) throw new Unauthenticated('a delegated (exchanged) token is not accepted by the admin API', 'delegated_token');
     await checkBinding(payload, presentation);
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     const tokenScopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
