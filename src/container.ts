@@ -21,6 +21,7 @@ import { createClientAuthenticator } from './oauth/client-auth/authenticate-clie
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { createGrantHandlers } from './oauth/grants/index.ts';
+import { createDelegation } from './oauth/token-exchange/delegation.ts';
 import { createSubjectTokenReader } from './oauth/token-exchange/subject-token.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
@@ -104,7 +105,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const grants = createGrantHandlers({
     tokenExchange: {
       read: createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config }),
-      now,
+      delegation: createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } }),
       config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
     },
   });
