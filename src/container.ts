@@ -102,12 +102,13 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
   const grants = createGrantHandlers({
     tokenExchange: {
-      read: createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config }),
-      delegation: createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } }),
-      config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
+      read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
     },
+    jwtBearer: { read: subjectTokens, delegation },
   });
   const tokenEndpoint = createTokenEndpoint({
     grants,
