@@ -23,32 +23,32 @@ function isModelClass(value: unknown): value is ModelClass {
     && typeof (value as { kind?: unknown }).kind === 'string';
 }
 
-let registry: Promise<Map<string, SchemaEntry>> | undefined;
+const manifests = new Map<string, Record<string, unknown>>();
+const modules = new Map<string, Promise<Record<string, unknown>>>();
 
-/** apiVersion + kind -> the model class and the module whose TypeScript interface describes it. */
-export function schemaRegistry(): Promise<Map<string, SchemaEntry>> {
-  registry ??= (async () => {
-    const map = new Map<string, SchemaEntry>();
-    for (const pkg of PACKAGES) {
-      const manifest = JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { exports: Record<string, unknown> };
-      // Group/version modules: "./apps/v1", "./v1" (the core group), "./security.istio.io/v1".
-      const modules = Object.keys(manifest.exports).filter((key) => /^\.\/(?:[^/*_]+\/)?v\d+(?:(?:alpha|beta)\d+)?$/.test(key));
-      for (const key of modules) {
-        const module = `${pkg}/${key.slice(2)}`;
-        const exports = await import(module) as Record<string, unknown>;
-        for (const [exportName, value] of Object.entries(exports)) {
-          if (isModelClass(value)) map.set(`${value.apiVersion}/${value.kind}`, { model: value, module, exportName });
-        }
-      }
+/**
+ * The model class for apiVersion + kind, and the module whose TypeScript interface describes it.
+ * Only the group/version module asked for is loaded ("apps/v1" -> kubernetes-models/apps/v1, the core
+ * "v1" -> kubernetes-models/v1, "security.istio.io/v1" -> @kubernetes-models/istio/security.istio.io/v1).
+ */
+export async function schemaFor(apiVersion: string, kind: string): Promise<SchemaEntry | undefined> {
+  for (const pkg of PACKAGES) {
+    if (!manifests.has(pkg)) {
+      manifests.set(pkg, (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { exports: Record<string, unknown> }).exports);
     }
-    return map;
-  })();
-  return registry;
+    if (!(`./${apiVersion}` in manifests.get(pkg)!)) continue;
+    const module = `${pkg}/${apiVersion}`;
+    if (!modules.has(module)) modules.set(module, import(module) as Promise<Record<string, unknown>>);
+    for (const [exportName, value] of Object.entries(await modules.get(module)!)) {
+      if (isModelClass(value) && value.apiVersion === apiVersion && value.kind === kind) return { model: value, module, exportName };
+    }
+  }
+  return undefined;
 }
 
 /** The schema's verdict on one object: undefined when valid, else what is wrong. */
 export async function schemaProblem(object: K8sObject): Promise<string | undefined> {
-  const entry = (await schemaRegistry()).get(`${object.apiVersion}/${object.kind}`);
+  const entry = await schemaFor(object.apiVersion, object.kind);
   if (!entry) return `no schema for ${object.apiVersion} ${object.kind} (add the kubernetes-models package that has it)`;
   try {
     new entry.model(object).validate();
@@ -68,7 +68,6 @@ const execFileAsync = promisify(execFile);
  * Returns the compiler's complaints, one line each, naming the object.
  */
 export async function unknownFieldProblems(objects: Array<{ label: string; object: K8sObject }>): Promise<string[]> {
-  const schemas = await schemaRegistry();
   // Inside the repository, so that the packages resolve from its node_modules.
   const cacheDir = path.join(ROOT, 'node_modules', '.cache');
   mkdirSync(cacheDir, { recursive: true });
@@ -78,7 +77,7 @@ export async function unknownFieldProblems(objects: Array<{ label: string; objec
     const lines: string[] = [];
     const labels: string[] = [];
     for (const [i, { label, object }] of objects.entries()) {
-      const entry = schemas.get(`${object.apiVersion}/${object.kind}`);
+      const entry = await schemaFor(object.apiVersion, object.kind);
       if (!entry) continue;
       const type = `I${entry.exportName}`;
       if (!imports.has(entry.module)) imports.set(entry.module, new Set());
