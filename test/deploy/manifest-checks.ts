@@ -303,12 +303,14 @@ export function checkAuthorizationPolicies(objects: K8sObject[]): string[] {
     const spec = policy.spec as { action?: string; rules?: Rule[] };
     if ((spec.action ?? 'ALLOW') !== 'ALLOW') continue;
     const name = `AuthorizationPolicy ${policy.metadata.name}`;
+    // Only identity-backend's own policy may leave its token endpoint and discovery documents open.
+    const ownPolicy = (policy.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels?.['app.kubernetes.io/name'] === IMAGE_NAME;
     const authn = ofKind(objects, 'RequestAuthentication').filter((r) => selectorOf(r) === selectorOf(policy) && r.metadata.namespace === policy.metadata.namespace);
     const jwtRules = authn.flatMap((r) => (r.spec as { jwtRules?: JwtRule[] }).jwtRules ?? []);
     if (!spec.rules?.length) problems.push(`${name}: no rules (an ALLOW policy without rules refuses everything)`);
     for (const [i, rule] of (spec.rules ?? []).entries()) {
       const paths = (rule.to ?? []).flatMap((t) => t.operation?.paths ?? []);
-      const tokenless = paths.length > 0 && (rule.to ?? []).every((t) => (t.operation?.paths ?? []).length > 0)
+      const tokenless = ownPolicy && paths.length > 0 && (rule.to ?? []).every((t) => (t.operation?.paths ?? []).length > 0)
         && paths.every((p) => TOKENLESS_PATHS.includes(p));
       if (tokenless) continue;
       const sources = (rule.from ?? []).map((f) => f.source ?? {});

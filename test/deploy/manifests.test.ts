@@ -188,6 +188,14 @@ describe('the Kubernetes and Istio kit in deploy/', { skip: SKIP }, () => {
       }
     });
 
+    it('a target service\'s rule that leaves /token open: only identity-backend\'s own policy may', () => {
+      const objects = example();
+      const rules = (ofKind(objects, 'AuthorizationPolicy')[0]!.spec as { rules: unknown[] }).rules;
+      rules.push({ to: [{ operation: { paths: ['/token'] } }] });
+      const problems = checkAuthorizationPolicies(objects);
+      assert.ok(problems.some((p) => /rule 2: every source must name requestPrincipals/.test(p)), problems.join('\n'));
+    });
+
     it('a RequestAuthentication without audiences, and a request principal of another issuer', () => {
       const objects = example();
       const authn = ofKind(objects, 'RequestAuthentication')[0]!.spec as { jwtRules: Array<{ audiences?: string[]; issuer: string }> };
