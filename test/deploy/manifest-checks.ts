@@ -388,6 +388,9 @@ export function checkMeshSettings(objects: K8sObject[], deployment: DeploymentOb
     problems.push('init containers run before a classic sidecar, and its iptables rules send their connections nowhere: set sidecar.istio.io/nativeSidecar');
   }
 
+  if (literalEnv(objects, envOf(main, 'RATE_LIMIT_TOKEN_PER_ADDRESS')) !== '0') {
+    problems.push('RATE_LIMIT_TOKEN_PER_ADDRESS is not 0: behind the sidecar every request has the address 127.0.0.6, so the limit would be one budget for the whole mesh');
+  }
   if (literalEnv(objects, envOf(main, 'TRUSTED_CLIENT_CERT_HEADER')) === 'x-forwarded-client-cert') {
     const config = (parse(annotations['proxy.istio.io/config'] ?? '') ?? {}) as { proxyHeaders?: { forwardedClientCert?: string; setCurrentClientCertDetails?: { cert?: boolean } } };
     const mode = config.proxyHeaders?.forwardedClientCert;

@@ -218,6 +218,9 @@ describe('the Kubernetes and Istio kit in deploy/', { skip: SKIP }, () => {
         ['PORT outside the sidecar', (d) => {
           d.spec.template.metadata.annotations!['traffic.sidecar.istio.io/excludeInboundPorts'] = '8080,9464';
         }, /PORT 8080 is excluded from the sidecar/],
+        ['one per-address budget for the whole mesh', (d) => {
+          main(d).env = main(d).env!.filter((e) => e.name !== 'RATE_LIMIT_TOKEN_PER_ADDRESS');
+        }, /RATE_LIMIT_TOKEN_PER_ADDRESS is not 0/],
         ['a classic sidecar with the init container', (d) => {
           delete d.spec.template.metadata.annotations!['sidecar.istio.io/nativeSidecar'];
         }, /nativeSidecar/],
