@@ -15,8 +15,8 @@ export type K8sObject = {
 };
 
 /** Why the kit's tests cannot run here, or undefined when `kubectl kustomize` is available. */
-export function kubectlMissing(): string | undefined {
-  const probe = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
+export function kubectlMissing(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const probe = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', env });
   if (probe.error || probe.status !== 0) {
     return `kubectl is not installed (or does not run): the deploy/ kit is rendered with "kubectl kustomize"; install kubectl to run these tests (${probe.error?.message ?? probe.stderr.trim()})`;
   }

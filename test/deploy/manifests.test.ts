@@ -27,6 +27,10 @@ const SECRETS = {
 
 const copy = <T>(value: T): T => structuredClone(value);
 
+it('skips the kit\'s tests with the reason where kubectl is missing', () => {
+  assert.match(kubectlMissing({ ...process.env, PATH: '/nonexistent' }) ?? '', /^kubectl is not installed .*install kubectl to run these tests/);
+});
+
 describe('the Kubernetes and Istio kit in deploy/', { skip: SKIP }, () => {
   // A CA certificate for loadConfig to read as TLS_CLIENT_CA_FILE, which in the cluster is the mesh root.
   let pki: Pki;
