@@ -7,6 +7,7 @@ import { startTestService, type RegisteredClient, type TestService } from '../he
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const A = 'https://a.internal';
 const B = 'https://b.internal';
 const C = 'https://c.internal';
@@ -96,6 +97,26 @@ describe('token exchange with a subject token of a trusted external issuer', () 
       assert.equal(denied?.reason, reason);
     });
   }
+
+  it('RFC 7523 §2.1: takes the user\'s token as a jwt-bearer assertion, and answers invalid_grant for an expired one', async () => {
+    const jb = await t.registerClient({
+      client_id: 'svc-jb', grant_types: ['client_credentials', JWT_BEARER], audience: ['https://svc-jb.internal'], scope: '',
+      token_exchange: { subject_issuers: [idp.issuer], audience: [C], scope: 'orders:read' },
+    });
+    const grant = (assertion: string) => t.agent.post('/token').auth(jb.clientId, jb.secret).type('form')
+      .send({ grant_type: JWT_BEARER, assertion, audience: C, scope: 'orders:read' }) as unknown as Promise<Reply>;
+    const ok = await grant(await userToken());
+    assert.equal(ok.status, 200, ok.text);
+    expectMatchesOpenApi(ok as never, 'POST', '/token');
+    const claims = decodeJwt(ok.body.access_token as string);
+    assert.equal(claims.sub, 'alice');
+    assert.equal(claims.aud, C);
+    assert.equal(claims.scope, 'orders:read');
+    const expired = await grant(await userToken({ exp: Math.floor(t.clock.now().getTime() / 1000) - 120 }));
+    assert.equal(expired.status, 400, expired.text);
+    assert.equal(expired.body.error, 'invalid_grant');
+    assert.equal((await t.auditEvents({ type: 'token.denied', clientId: 'svc-jb' }))[0]?.reason, 'subject_token_token_expired');
+  });
 
   it('refuses the issuer\'s tokens at once when it is disabled or deleted (unknown_issuer)', async () => {
     const received = await userToken();
