@@ -57,7 +57,8 @@ function buildFields(rules: IssuerRules) {
     audiences: z.array(z.string().min(1).max(1024).regex(PRINTABLE_ASCII, 'must be printable ASCII without spaces'))
       .min(1, 'must name at least one audience').max(20).refine(unique, 'must not repeat an audience'),
     algorithms: z.array(z.enum(EXTERNAL_TOKEN_ALGS)).min(1).max(EXTERNAL_TOKEN_ALGS.length).refine(unique, 'must not repeat an algorithm'),
-    subject_claim: z.string().min(1).max(255).regex(PRINTABLE_ASCII, 'must be printable ASCII without spaces')
+    // RFC 6749 §5.2's error_description characters (no `"` or `\`): the claim is named in refusals.
+    subject_claim: z.string().min(1).max(255).regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be printable ASCII without spaces, quotes or backslashes')
       .refine((v) => !NOT_SUBJECT_CLAIMS.has(v), 'must be a claim that names the subject (not iss, aud, exp, nbf, iat, jti, cnf, act, may_act, scope, client_id)'),
     max_token_age: z.number().int().min(1).max(MAX_TOKEN_AGE_LIMIT),
     description: z.string().max(500).regex(PRINTABLE_TEXT, 'must not contain control characters'),

@@ -1,3 +1,4 @@
+import type { JSONWebKeySet } from 'jose';
 import type { AuditService } from '../audit/audit-service.ts';
 import { requireFullAdmin } from '../clients/admin-privilege.ts';
 import { parseMetadata } from '../clients/client-metadata-schema.ts';
@@ -6,7 +7,6 @@ import { Conflict, NotFound, ValidationFailed } from '../shared/errors.ts';
 import { timeOrderedId } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { Stores, UnitOfWork } from '../shared/unit-of-work.ts';
-import type { JSONWebKeySet } from 'jose';
 import type { TrustedIssuer, TrustedIssuerChanges } from './trusted-issuer.ts';
 import { createTrustedIssuerSchemas, keySourceIssues, type IssuerRules, type KeySource } from './trusted-issuer-schema.ts';
 

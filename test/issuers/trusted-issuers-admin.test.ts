@@ -247,6 +247,7 @@ describe('admin API: trusted issuers', () => {
     add('jwks that is not a JWK Set', 'jwks', () => ({ ...base, jwks_uri: undefined, jwks: [rsa] }));
     add('subject_claim exp', 'subject_claim', () => ({ ...base, subject_claim: 'exp' }));
     add('an empty subject_claim', 'subject_claim', () => ({ ...base, subject_claim: '' }));
+    add('a subject_claim with a quote', 'subject_claim', () => ({ ...base, subject_claim: 'a"b' }));
     add('max_token_age 0', 'max_token_age', () => ({ ...base, max_token_age: 0 }));
     add('max_token_age over a day', 'max_token_age', () => ({ ...base, max_token_age: 86_401 }));
     add('max_token_age as text', 'max_token_age', () => ({ ...base, max_token_age: '600' }));
