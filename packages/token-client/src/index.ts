@@ -1,0 +1,10 @@
+export { createTokenSource, ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './token-source.ts';
+export type { AccessToken, TokenExchangeRequest, TokenRequest, TokenSource, TokenSourceOptions } from './token-source.ts';
+export { JWT_BEARER_ASSERTION_TYPE } from './client-auth.ts';
+export type { ClientAuth } from './client-auth.ts';
+export { createDpopSigner } from './dpop-signer.ts';
+export type { DpopKey, ProofRequest } from './dpop-signer.ts';
+export { discover } from './discovery.ts';
+export type { ServerMetadata } from './discovery.ts';
+export { TokenRequestFailed } from './errors.ts';
+export type { TransportOptions } from './http-transport.ts';

@@ -1,0 +1,18 @@
+export { createVerifier, verify, DEFAULT_ALGORITHMS } from './access-token-verifier.ts';
+export type { Verifier, VerifierOptions, VerifyRequest, VerifiedAccessToken, TokenBinding } from './access-token-verifier.ts';
+export type { Actor } from './actor-chain.ts';
+export { createCertificateReader } from './client-certificate.ts';
+export type { ClientCertificateOptions, PresentedCertificate } from './client-certificate.ts';
+export { DEFAULT_DPOP_ALGORITHMS } from './dpop-proof.ts';
+export { AccessTokenRejected, IntrospectionUnavailable, JwksUnavailable } from './errors.ts';
+export type { AuthScheme, ResourceErrorCode } from './errors.ts';
+export { forwardedThumbprint } from './forwarded-certificate.ts';
+export { createIntrospector } from './introspection.ts';
+export type { IntrospectionOptions, IntrospectionResponse } from './introspection.ts';
+export { accessTokenOf, createMiddleware } from './middleware.ts';
+export type { AccessTokenMiddleware, MiddlewareOptions, RouteRequirements } from './middleware.ts';
+export { createRemoteJwks } from './remote-jwks.ts';
+export type { JwksSource, RemoteJwksOptions } from './remote-jwks.ts';
+export { createMemoryReplayStore } from './replay-store.ts';
+export type { ReplayStore } from './replay-store.ts';
+export { wwwAuthenticate } from './www-authenticate.ts';
