@@ -42,6 +42,9 @@ export function accessTokenOf(req: IncomingMessage): VerifiedAccessToken {
   return auth;
 }
 
+/** RFC 9449 §4.3 check 1: one DPoP field; a comma-joined value is several fields (RFC 9110 §5.3). */
+const dpopProofs = (req: IncomingMessage) => (req.headersDistinct.dpop ?? []).flatMap((v) => v.split(',')).map((v) => v.trim());
+
 function send(res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: Record<string, string> | undefined) {
   res.statusCode = status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
@@ -90,7 +93,7 @@ export function createMiddleware(verifier: Verifier, options: MiddlewareOptions 
           scheme,
           ...(route.scopes && { scopes: route.scopes }),
           ...(route.introspect && { introspect: true }),
-          dpop: { proofs: req.headersDistinct.dpop ?? [], method: req.method ?? 'GET', url: requestUrl(req) },
+          dpop: { proofs: dpopProofs(req), method: req.method ?? 'GET', url: requestUrl(req) },
           certificateThumbprint: certificate.thumbprint,
           certificateRejection: certificate.rejection,
         });
