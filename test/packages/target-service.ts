@@ -82,3 +82,11 @@ export function countingFetch(inner: typeof fetch = fetch): typeof fetch & { cou
   counted.count = 0;
   return counted;
 }
+
+/** What the target's routes answer (and, for a refusal, the error body). */
+export type TargetBody = {
+  sub: string; client_id: string; scopes: string[]; actors: unknown[];
+  binding: { method: string; jkt?: string; x5tS256?: string } | null; active: boolean | null;
+  error?: string; error_description?: string;
+};
+export const bodyOf = async (res: Response) => (await res.json()) as TargetBody;

@@ -7,7 +7,7 @@ import { clientCertHeader, mtlsClient, startTlsService, tlsRequest, tlsToken, xf
 import { createPki, type IssuedCertificate, type Pki } from '../helpers/pki.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
 import { createVerifier, DEFAULT_DPOP_ALGORITHMS } from '../../packages/verifier/src/index.ts';
-import { fetchTrusting, startTarget, startTlsTarget, type Target } from './target-service.ts';
+import { bodyOf, fetchTrusting, startTarget, startTlsTarget, type Target } from './target-service.ts';
 
 const ORDERS = 'https://orders.internal';
 const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -55,7 +55,7 @@ describe('DPoP-bound tokens of the real service at a target (RFC 9449 §7)', () 
   it('accepts the token with the DPoP scheme and a proof for this request by its key', async () => {
     const res = await call({ authorization: `DPoP ${bound}`, dpop: await proofFor() });
     assert.equal(res.status, 200, await res.clone().text());
-    assert.deepEqual((await res.json()).binding, { method: 'dpop', jkt: await jwkThumbprint(key) });
+    assert.deepEqual((await bodyOf(res)).binding, { method: 'dpop', jkt: await jwkThumbprint(key) });
     // htu is compared without query and fragment.
     assert.equal((await fetch(`${ordersUrl()}?page=2`, { headers: { authorization: `DPoP ${bound}`, dpop: await proofFor({ htu: `${ordersUrl()}?x=1` }) } })).status, 200);
   });

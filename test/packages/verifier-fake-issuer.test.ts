@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { SignJWT, type JWTPayload } from 'jose';
 import { compactJws, createSigningKey, hmacJws, type SigningKey } from '../helpers/assertion.ts';
 import { createVerifier, JwksUnavailable, type Verifier } from '../../packages/verifier/src/index.ts';
-import { startTarget, type Target } from './target-service.ts';
+import { bodyOf, startTarget, type Target } from './target-service.ts';
 
 const AUDIENCE = 'https://orders.internal';
 
@@ -161,7 +161,7 @@ describe('the verifier against an issuer it does not control', () => {
       const res = await fetch(`${target.url}/orders`, { headers: { authorization: `Bearer ${await accessToken(k1)}` } });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '5');
-      assert.equal((await res.json()).error, 'temporarily_unavailable');
+      assert.equal((await bodyOf(res)).error, 'temporarily_unavailable');
     } finally {
       await target.close();
     }
@@ -218,7 +218,7 @@ describe('the verifier against an issuer it does not control', () => {
     try {
       const res = await fetch(`${target.url}/orders`, { headers: { authorization: `Bearer ${await accessToken(k1, { act: { sub: 'svc-c', act: { sub: 'svc-a' } } })}` } });
       assert.equal(res.status, 200);
-      assert.deepEqual((await res.json()).actors, [{ sub: 'svc-c' }, { sub: 'svc-a' }]);
+      assert.deepEqual((await bodyOf(res)).actors, [{ sub: 'svc-c' }, { sub: 'svc-a' }]);
     } finally {
       await target.close();
     }
@@ -249,7 +249,7 @@ describe('the verifier against an issuer it does not control', () => {
       const token = await accessToken(k1, { scope: 'orders:write' });
       const res = await refund(token);
       assert.equal(res.status, 201, await res.clone().text());
-      assert.equal((await res.json()).active, true);
+      assert.equal((await bodyOf(res)).active, true);
       const [asked] = introspections();
       assert.equal(asked!.headers['content-type'], 'application/x-www-form-urlencoded');
       assert.deepEqual(Object.fromEntries(new URLSearchParams(asked!.body)), { token, token_type_hint: 'access_token' });
@@ -270,7 +270,7 @@ describe('the verifier against an issuer it does not control', () => {
         issuer.introspection = () => answer;
         const res = await refund(await accessToken(k1, { scope: 'orders:write' }));
         assert.equal(res.status, 503);
-        assert.equal((await res.json()).error, 'temporarily_unavailable');
+        assert.equal((await bodyOf(res)).error, 'temporarily_unavailable');
       }
     });
 

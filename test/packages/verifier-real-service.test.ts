@@ -5,7 +5,7 @@ import { createSigningKey } from '../helpers/assertion.ts';
 import { adminBearer, listKeys } from '../helpers/admin-keys.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
 import { createRemoteJwks, createVerifier, DEFAULT_DPOP_ALGORITHMS } from '../../packages/verifier/src/index.ts';
-import { countingFetch, startTarget, type Target } from './target-service.ts';
+import { bodyOf, countingFetch, startTarget, type Target } from './target-service.ts';
 
 const ORDERS = 'https://orders.internal';
 const BILLING = 'https://billing.internal';
@@ -44,13 +44,13 @@ describe('the verifier middleware on an Express target, with tokens from the rea
     const expected = [`Bearer realm="orders"`, `error="${error}"`, `error_description="${description}"`, ...(scope ? [`scope="${scope}"`] : [])].join(', ');
     assert.equal(res.headers.get('www-authenticate'), expected);
     assert.equal(res.headers.get('cache-control'), 'no-store');
-    assert.deepEqual(await res.json(), { error, error_description: description });
+    assert.deepEqual(await bodyOf(res), { error, error_description: description });
   }
 
   it('lets a token of the service through and shows the route who called', async () => {
     const res = await call('/orders', `Bearer ${await token()}`);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), {
+    assert.deepEqual(await bodyOf(res), {
       sub: 'orders-caller', client_id: 'orders-caller', scopes: ['orders:read', 'orders:write'], actors: [], binding: null, active: null,
     });
     // The scheme is case-insensitive (RFC 9110 §11.1).
