@@ -1,5 +1,5 @@
-import { TokenRequestFailed } from './errors.ts';
-import type { Transport } from './http-transport.ts';
+import { TokenRequestFailed } from './errors.js';
+import type { Transport } from './http-transport.js';
 
 export type ServerMetadata = { issuer: string; token_endpoint: string; [member: string]: unknown };
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createClientAuthenticator, type ClientAuth } from './client-auth.ts';
-import { discover, type ServerMetadata } from './discovery.ts';
-import { createDpopSigner, type DpopKey } from './dpop-signer.ts';
-import { TokenRequestFailed } from './errors.ts';
-import { createTransport, type HttpReply, type TransportOptions } from './http-transport.ts';
-import { retryAfterSeconds } from './retry-after.ts';
+import { createClientAuthenticator, type ClientAuth } from './client-auth.js';
+import { discover, type ServerMetadata } from './discovery.js';
+import { createDpopSigner, type DpopKey } from './dpop-signer.js';
+import { TokenRequestFailed } from './errors.js';
+import { createTransport, type HttpReply, type TransportOptions } from './http-transport.js';
+import { retryAfterSeconds } from './retry-after.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';

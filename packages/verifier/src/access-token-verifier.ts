@@ -1,10 +1,10 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
-import { actorChain, type Actor } from './actor-chain.ts';
-import { checkDpopProof, DEFAULT_DPOP_ALGORITHMS } from './dpop-proof.ts';
-import { AccessTokenRejected, JwksUnavailable, type AuthScheme } from './errors.ts';
-import { createIntrospector, type IntrospectionOptions, type IntrospectionResponse } from './introspection.ts';
-import { createRemoteJwks, type JwksSource, type RemoteJwksOptions } from './remote-jwks.ts';
-import { createMemoryReplayStore, type ReplayStore } from './replay-store.ts';
+import { actorChain, type Actor } from './actor-chain.js';
+import { checkDpopProof, DEFAULT_DPOP_ALGORITHMS } from './dpop-proof.js';
+import { AccessTokenRejected, JwksUnavailable, type AuthScheme } from './errors.js';
+import { createIntrospector, type IntrospectionOptions, type IntrospectionResponse } from './introspection.js';
+import { createRemoteJwks, type JwksSource, type RemoteJwksOptions } from './remote-jwks.js';
+import { createMemoryReplayStore, type ReplayStore } from './replay-store.js';
 
 /** Signature algorithms accepted by default: every asymmetric one jose knows, never none or HS*. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { forwardedThumbprint, type ForwardedCertificateHeader } from './forwarded-certificate.ts';
+import { forwardedThumbprint, type ForwardedCertificateHeader } from './forwarded-certificate.js';
 
 export type ClientCertificateOptions = {
   /** Addresses or CIDR blocks of proxies whose certificate header is believed (an Istio sidecar: 127.0.0.6 or 127.0.0.1). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify } from 'jose';
-import { AccessTokenRejected } from './errors.ts';
-import type { ReplayStore } from './replay-store.ts';
+import { AccessTokenRejected } from './errors.js';
+import type { ReplayStore } from './replay-store.js';
 
 /** Proof algorithms accepted by default: asymmetric only (RFC 9449 §4.3 check 5). */
 export const DEFAULT_DPOP_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'];

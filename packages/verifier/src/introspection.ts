@@ -1,5 +1,5 @@
-import { IntrospectionUnavailable } from './errors.ts';
-import { readLimited } from './read-limited.ts';
+import { IntrospectionUnavailable } from './errors.js';
+import { readLimited } from './read-limited.js';
 
 export type IntrospectionOptions = {
   /** The issuer's RFC 7662 endpoint (its metadata's introspection_endpoint). */

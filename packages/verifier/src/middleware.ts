@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Verifier, VerifiedAccessToken } from './access-token-verifier.ts';
-import { createCertificateReader, type ClientCertificateOptions } from './client-certificate.ts';
-import { AccessTokenRejected, IntrospectionUnavailable, JwksUnavailable, type AuthScheme } from './errors.ts';
-import { wwwAuthenticate } from './www-authenticate.ts';
+import type { Verifier, VerifiedAccessToken } from './access-token-verifier.js';
+import { createCertificateReader, type ClientCertificateOptions } from './client-certificate.js';
+import { AccessTokenRejected, IntrospectionUnavailable, JwksUnavailable, type AuthScheme } from './errors.js';
+import { wwwAuthenticate } from './www-authenticate.js';
 
 /** RFC 6750 §2.1 and RFC 9449 §7.1: the scheme (case-insensitive) and a token68 credential. */
 const CREDENTIALS = /^(Bearer|DPoP) +([A-Za-z0-9._~+/-]+=*)$/i;

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
-import { freshnessSeconds } from './cache-control.ts';
-import { JwksUnavailable } from './errors.ts';
-import { readLimited } from './read-limited.ts';
+import { freshnessSeconds } from './cache-control.js';
+import { JwksUnavailable } from './errors.js';
+import { readLimited } from './read-limited.js';
 
 export type RemoteJwksOptions = {
   /** Abort a fetch after this long. Default 5 s. */

@@ -1,4 +1,4 @@
-import type { AccessTokenRejected, AuthScheme } from './errors.ts';
+import type { AccessTokenRejected, AuthScheme } from './errors.js';
 
 /**
  * RFC 6750 §3: error_description and scope are quoted strings restricted to %x20-21 / %x23-5B /
