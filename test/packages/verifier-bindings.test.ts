@@ -174,6 +174,23 @@ describe('certificate-bound tokens of the real service at a target (RFC 8705 §3
     }
   });
 
+  it('with APPEND_FORWARD (elements: last): only the last element counts, and a SAN cut short by its "," cannot forge one', async () => {
+    const target = await startTarget(verifier, { clientCertificates: { trustedProxies: ['127.0.0.1'], elements: 'last' } });
+    try {
+      const call = (header: string) => fetch(`${target.url}/orders`, { headers: { authorization: `Bearer ${bound}`, 'x-forwarded-client-cert': header } });
+      const otherSan = 'spiffe://cluster.local/ns/shop/sa/other';
+      assert.equal((await call(`${xfcc(otherCert, { uri: [otherSan] })},${xfcc(cert, { uri: [SPIFFE] })}`)).status, 200);
+      assert.equal((await call(`${xfcc(cert, { uri: [SPIFFE] })},${xfcc(otherCert, { uri: [otherSan] })}`)).status, 401);
+      // A workload whose CA let it choose a SAN with "," makes Envoy's own element read as two, the last naming the victim.
+      const injector = pki.issue({ subject: '/O=shop/CN=evil', uris: [`spiffe://cluster.local/ns/shop/sa/evil,By=x;Hash=${cert.sha256Hex}`] });
+      const res = await call(xfcc(injector, { uri: [`spiffe://cluster.local/ns/shop/sa/evil,By=x;Hash=${cert.sha256Hex}`] }));
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate')!, /cannot be believed/);
+    } finally {
+      await target.close();
+    }
+  });
+
   it('ignores the header from a peer that is not a trusted proxy', async () => {
     const target = await startTarget(verifier, { clientCertificates: { trustedProxies: ['10.0.0.5'] } });
     try {

@@ -68,6 +68,28 @@ function hasEnvoyShape(element: Pair[]): boolean {
 
 const sha256 = (der: Buffer) => createHash('sha256').update(der).digest();
 
+/** The URI SANs of a certificate; Node quotes a value holding `,` or `"` as a JSON string. */
+function uriSans(certificate: X509Certificate): string[] {
+  const uris: string[] = [];
+  for (const [, kind, value] of (certificate.subjectAltName ?? '').matchAll(/([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g)) {
+    if (kind === 'URI') uris.push(value!.startsWith('"') ? JSON.parse(value!) as string : value!);
+  }
+  return uris;
+}
+
+/**
+ * An element's URI values must be its Cert's URI SANs (Envoy writes every one, older versions the
+ * first): a SAN cut short by a "," leaves a URI its certificate does not hold, and the rest of it
+ * reads as a further element.
+ */
+function describesCertificate(element: Pair[], certificate: X509Certificate): boolean {
+  const stated = element.filter((p) => p.key === 'uri').map((p) => p.value);
+  if (stated.length === 0) return true;
+  const held = uriSans(certificate);
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  return same(stated, held) || same(stated, held.slice(0, 1)) || (held.length === 0 && same(stated, ['']));
+}
+
 /** RFC 8705 §3.1: the element's certificate as x5t#S256; its Cert wins and must agree with its Hash. */
 function thumbprintOf(element: Pair[]): ForwardedThumbprint {
   const hash = element.find((p) => p.key === 'hash')?.value;
@@ -76,8 +98,10 @@ function thumbprintOf(element: Pair[]): ForwardedThumbprint {
   if (cert !== undefined) {
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(decodeURIComponent(cert));
     if (!pem) return { rejection: 'forwarded_cert_malformed' };
-    const digest = sha256(new X509Certificate(pem[0]).raw);
+    const certificate = new X509Certificate(pem[0]);
+    const digest = sha256(certificate.raw);
     if (hash !== undefined && hash.toLowerCase() !== digest.toString('hex')) return { rejection: 'forwarded_hash_mismatch' };
+    if (!describesCertificate(element, certificate)) return { rejection: 'forwarded_identity_mismatch' };
     return { thumbprint: digest.toString('base64url') };
   }
   if (hash === undefined) return { rejection: 'forwarded_cert_missing' };
@@ -102,6 +126,11 @@ export function forwardedThumbprint(kind: ForwardedCertificateHeader, header: st
     const parsed = split(header, ',').map(parseElement);
     if (parsed.length > 1 && elements === 'one') return { rejection: 'forwarded_cert_too_many_elements' };
     if (!parsed.every(hasEnvoyShape)) return { rejection: 'forwarded_cert_injection' };
+    // Earlier elements do not count, but each must stand on its own (see describesCertificate).
+    for (const earlier of parsed.slice(0, -1)) {
+      const checked = earlier.some((p) => p.key === 'cert') ? thumbprintOf(earlier) : undefined;
+      if (checked && 'rejection' in checked) return checked;
+    }
     return thumbprintOf(parsed.at(-1)!);
   } catch {
     return { rejection: 'forwarded_cert_malformed' };
