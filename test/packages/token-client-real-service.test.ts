@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { Agent } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair } from 'jose';
@@ -112,6 +113,23 @@ describe('the token source with mutual TLS against the real service', () => {
       } finally {
         await target.close();
       }
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('self_signed_tls_client_auth with the self-signed certificate on the agent', async () => {
+    const selfSigned = pki.selfSigned({ subject: '/CN=self-signed source' });
+    const jwk = createPublicKey(selfSigned.certPem).export({ format: 'jwk' });
+    const registered = await tls.admin('POST', '/admin/clients', {
+      client_name: 'self-signed source', client_id: 'ss-source', scope: 'orders:read', audience: [ORDERS],
+      token_endpoint_auth_method: 'self_signed_tls_client_auth', jwks: { keys: [jwk] },
+    });
+    assert.equal(registered.status, 201, registered.text);
+    const agent = new Agent({ cert: selfSigned.certPem, key: selfSigned.keyPem, ca: pki.ca1.certPem });
+    try {
+      const tokens = createTokenSource({ tokenUrl: `${tls.t.config.issuer}/token`, clientId: 'ss-source', auth: { method: 'self_signed_tls_client_auth' }, agent });
+      assert.deepEqual(decodeJwt((await tokens.getToken()).accessToken).cnf, { 'x5t#S256': selfSigned.x5tS256 });
     } finally {
       agent.destroy();
     }
