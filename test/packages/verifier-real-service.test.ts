@@ -4,7 +4,7 @@ import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { createSigningKey } from '../helpers/assertion.ts';
 import { adminBearer, listKeys } from '../helpers/admin-keys.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
-import { createRemoteJwks, createVerifier, DEFAULT_DPOP_ALGORITHMS } from '../../packages/verifier/src/index.ts';
+import { createRemoteJwks, createVerifier, DEFAULT_DPOP_ALGORITHMS, verify } from '../../packages/verifier/src/index.ts';
 import { bodyOf, countingFetch, startTarget, type Target } from './target-service.ts';
 
 const ORDERS = 'https://orders.internal';
@@ -153,5 +153,17 @@ describe('the verifier middleware on an Express target, with tokens from the rea
     assert.equal(verified.clientId, 'orders-caller');
     assert.deepEqual(verified.audience, [BILLING]);
     await assert.rejects(verifier.verify(await token({ audience: BILLING }), { scopes: ['orders:admin'] }), { status: 403, code: 'insufficient_scope' });
+  });
+
+  it('verify(token, options) with a fresh options object per call fetches the keys once', async () => {
+    const counted = countingFetch();
+    for (let i = 0; i < 3; i++) {
+      const verified = await verify(await token(), {
+        issuer: t.config.issuer, audience: ORDERS, jwksUri: `${t.url}/.well-known/jwks.json?shared`, jwksOptions: { fetch: counted }, scopes: ['orders:read'],
+      });
+      assert.equal(verified.subject, 'orders-caller');
+    }
+    assert.equal(counted.count, 1);
+    await assert.rejects(verify(await token({ audience: BILLING }), { issuer: t.config.issuer, audience: ORDERS, jwksUri: `${t.url}/.well-known/jwks.json?shared` }), { reason: 'claim_aud_invalid' });
   });
 });

@@ -225,13 +225,26 @@ export function createVerifier(options: VerifierOptions) {
 export type Verifier = ReturnType<typeof createVerifier>;
 
 const verifiers = new WeakMap<VerifierOptions, Verifier>();
+/** verify()'s key sets, one per JWKS URL, so a fresh options object per call still hits the cache. */
+const sharedKeySets = new Map<string, JwksSource>();
+const MAX_SHARED_KEY_SETS = 16;
+
+function sharedKeySet(options: VerifierOptions): JwksSource {
+  const url = options.jwksUri ?? `${options.issuer.replace(/\/$/, '')}/.well-known/jwks.json`;
+  let jwks = sharedKeySets.get(url);
+  if (!jwks) {
+    if (sharedKeySets.size >= MAX_SHARED_KEY_SETS) sharedKeySets.delete(sharedKeySets.keys().next().value!);
+    sharedKeySets.set(url, (jwks = createRemoteJwks(url, options.jwksOptions)));
+  }
+  return jwks;
+}
 
 /**
- * verify(token, options) without keeping a verifier: the verifier (and its key cache) is kept per
- * options object, so pass the same object every time (or a shared `jwks`).
+ * verify(token, options) without keeping a verifier: the verifier is kept per options object, and
+ * unless `jwks` is given the key set is shared per JWKS URL, so the keys are not fetched per call.
  */
 export function verify(token: string, options: VerifierOptions & VerifyRequest): Promise<VerifiedAccessToken> {
   let verifier = verifiers.get(options);
-  if (!verifier) verifiers.set(options, (verifier = createVerifier(options)));
+  if (!verifier) verifiers.set(options, (verifier = createVerifier({ ...options, jwks: options.jwks ?? sharedKeySet(options) })));
   return verifier.verify(token, options);
 }
