@@ -116,6 +116,30 @@ describe('the token source against a token endpoint it does not control', () => 
     assert.equal((await tokens.getToken()).accessToken, 'token-3');
   });
 
+  it('after a failed background refresh, keeps serving the valid token and tries again no sooner than 5 s later', async () => {
+    const tokens = source();
+    await tokens.getToken();
+    clockMs += 845_000;
+    server.answer = () => ({ status: 401, body: { error: 'invalid_client' } });
+    assert.equal((await tokens.getToken()).accessToken, 'token-1');
+    // Calls keep coming while the refresh is refused: the valid token is served, and no call sends another request.
+    for (let i = 0; i < 500 && server.seen.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await tokens.getToken()).accessToken, 'token-1');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(server.seen.length, 2, 'one refused refresh, not one per call');
+    // Once the 5 s have passed, the next call refreshes again.
+    server.answer = (_s, n) => issued(n);
+    let current = 'token-1';
+    for (let i = 0; i < 500 && current === 'token-1'; i++) {
+      if (i < 6) clockMs += 1000;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      current = (await tokens.getToken()).accessToken;
+    }
+    assert.equal(current, 'token-3');
+  });
+
   it('waits as long as Retry-After says after a 429 or 503, then gets the token', async () => {
     server.answer = (_s, n) => (n === 1 ? { status: 429, body: { error: 'rate_limited' }, headers: { 'retry-after': '1' } } : n === 2 ? { status: 503, body: { error: 'temporarily_unavailable' }, headers: { 'retry-after': '1' } } : issued(n));
     const token = await source().getToken();

@@ -124,11 +124,16 @@ export function createTokenSource(options: TokenSourceOptions) {
       entry.token = token;
       entry.refreshAt = token.expiresAt.getTime() - Math.min(refreshBefore, lifetime / 2);
       return token;
+    }, (error: unknown) => {
+      // While a valid token is held, a failed refresh is tried again no sooner than 5 s later, so
+      // the calls of the refresh window do not each send a request the server refuses.
+      if (entry.token && entry.token.expiresAt.getTime() > now()) entry.notBefore = Math.max(entry.notBefore, now() + 5000);
+      throw error;
     }).finally(() => {
       entry.inflight = undefined;
     });
     if (valid) {
-      // Still valid: serve it, and let the refresh fail quietly (the next call tries again).
+      // Still valid: serve it, and let a failed refresh pass quietly (see the rejection above).
       entry.inflight.catch(() => undefined);
       return Promise.resolve(entry.token!);
     }
