@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
+import { createDocsRouter } from './http/docs/docs-routes.ts';
 import { requestBasics } from './http/middleware/request-basics.ts';
 import { securityHeaderList } from './http/middleware/security-headers.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
@@ -51,6 +52,7 @@ export function buildApp(c: Container) {
     certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
   })));
   app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
+  app.use(createDocsRouter({ issuer: c.config.issuer }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     keys: c.keys,
