@@ -49,7 +49,7 @@ export type StartOptions = {
  * stopped working because theirs went.
  */
 async function checkKeyEncryptionKeys(container: Container, logger: Logger): Promise<void> {
-  const deps = { uow: container.uow, sealer: container.sealer };
+  const deps = { uow: container.uow, sealer: container.sealer, clock: container.clock };
   const labelled = await labelLegacySecretHashes(deps);
   if (labelled) logger.info({ secretHashes: labelled, kek: container.sealer.ring.current.id }, 'client secret hashes labelled with their key-encryption key id');
   const report = await reportKeyEncryptionKeyUse(deps);

@@ -29,6 +29,7 @@ function printReport(report: KekReport): void {
   if (report.legacySecretHashes) {
     process.stdout.write(`client secret hashes naming no key (made before key ids): ${report.legacySecretHashes}; each is re-hashed under the current key at its next successful use\n`);
   }
+  if (report.expiredSecretHashes) process.stdout.write(`expired client secret hashes (no longer accepted, need no key): ${report.expiredSecretHashes}\n`);
   if (report.unopenableSigningKeys.length) process.stdout.write(`signing keys no configured key opens: ${report.unopenableSigningKeys.join(', ')}\n`);
   for (const use of report.keys.filter((u) => u.role === 'previous')) {
     const left = use.signingKeys.length + use.secretHashes + report.legacySecretHashes;
@@ -50,7 +51,7 @@ async function run(argv: string[]): Promise<number> {
   return withContainer(loadConfig(), async (container) => {
     // No key-set load here: the report matters most when a key cannot be opened.
     if (command === 'rewrap' || command === 'kek-status') {
-      const deps = { uow: container.uow, sealer: container.sealer, audit: container.audit };
+      const deps = { uow: container.uow, sealer: container.sealer, audit: container.audit, clock: container.clock };
       const result = command === 'rewrap' ? await rewrapSigningKeys(deps, ctx) : { rewrapped: undefined, report: await reportKeyEncryptionKeyUse(deps) };
       if (json) process.stdout.write(`${JSON.stringify(result.rewrapped ? result : result.report)}\n`);
       else {

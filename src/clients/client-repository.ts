@@ -32,5 +32,5 @@ export interface ClientRepository {
    */
   replaceSecretHash(clientId: string, secretId: string, from: string, to: string): Promise<boolean>;
   /** Stored secret hashes (those starting with `prefix`, if given), for the key-encryption key report and the v1 relabelling. */
-  listSecretHashes(prefix?: string): Promise<Array<{ id: string; clientId: string; hash: string }>>;
+  listSecretHashes(prefix?: string): Promise<Array<{ id: string; clientId: string; hash: string; expiresAt: Date | null }>>;
 }

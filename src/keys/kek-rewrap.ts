@@ -1,6 +1,7 @@
 import type { RequestContext } from '../audit/audit-event.ts';
 import type { AuditService } from '../audit/audit-service.ts';
 import { hashKeyId, labelLegacyHash, LEGACY_HASH_PREFIX } from '../clients/client-secret.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
 import type { KeySealer } from './key-encryption.ts';
 
@@ -11,7 +12,7 @@ export type KekUse = {
   role: 'current' | 'previous' | 'missing';
   /** kids of the signing keys whose private key it seals. */
   signingKeys: string[];
-  /** Client secret hashes keyed from it. */
+  /** Client secret hashes keyed from it that still authenticate (current, or in a rotation's grace period). */
   secretHashes: number;
 };
 
@@ -21,13 +22,18 @@ export type KekReport = {
   keys: KekUse[];
   /** v1 secret hashes, which name no key: checked against every configured key, re-hashed at next use. */
   legacySecretHashes: number;
+  /**
+   * Hashes of secrets whose grace period has ended: they no longer authenticate, so they hold no
+   * key back (the next rotation of their client removes them).
+   */
+  expiredSecretHashes: number;
   /** Sealed private keys that no configured key opens and that name none (v1). */
   unopenableSigningKeys: string[];
 };
 
 export type KekRewrapResult = { rewrapped: Array<{ kid: string; from: string }>; report: KekReport };
 
-export type KekDeps = { uow: UnitOfWork; sealer: KeySealer };
+export type KekDeps = { uow: UnitOfWork; sealer: KeySealer; clock: Clock };
 
 /** Which key-encryption key every sealed private key and every secret hash depends on. */
 export async function reportKeyEncryptionKeyUse(deps: KekDeps): Promise<KekReport> {
@@ -46,12 +52,18 @@ export async function reportKeyEncryptionKeyUse(deps: KekDeps): Promise<KekRepor
     else unopenableSigningKeys.push(key.kid);
   }
   let legacySecretHashes = 0;
-  for (const { hash } of await deps.uow.stores.clients.listSecretHashes()) {
+  let expiredSecretHashes = 0;
+  const now = deps.clock.now();
+  for (const { hash, expiresAt } of await deps.uow.stores.clients.listSecretHashes()) {
+    if (expiresAt !== null && expiresAt <= now) {
+      expiredSecretHashes++;
+      continue;
+    }
     const kekId = hashKeyId(hash);
     if (kekId === 'legacy') legacySecretHashes++;
     else if (kekId) use(kekId).secretHashes++;
   }
-  return { current: ring.current.id, keys: [...uses.values()], legacySecretHashes, unopenableSigningKeys };
+  return { current: ring.current.id, keys: [...uses.values()], legacySecretHashes, expiredSecretHashes, unopenableSigningKeys };
 }
 
 /**

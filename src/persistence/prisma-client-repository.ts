@@ -163,7 +163,7 @@ export function createPrismaClientRepository(db: DbTransaction, changes: ChangeR
     listSecretHashes: (prefix) =>
       translateErrors(() => db.clientSecret.findMany({
         ...(prefix !== undefined && { where: { hash: { startsWith: prefix } } }),
-        select: { id: true, clientId: true, hash: true },
+        select: { id: true, clientId: true, hash: true, expiresAt: true },
         orderBy: { id: 'asc' },
       })),
   };

@@ -30,6 +30,7 @@ describe('key-encryption key rotation', () => {
   let t: TestService;
   let used: RegisteredClient;
   let idle: RegisteredClient;
+  let graced: RegisteredClient;
   const kidsUnderK1: string[] = [];
 
   const start = (env: Record<string, string>) => startTestService(env, { database, keysDir });
@@ -59,6 +60,7 @@ describe('key-encryption key rotation', () => {
     t = await start({ KEY_ENCRYPTION_KEY: k1 });
     used = await t.registerClient({ client_name: 'used after the rotation' });
     idle = await t.registerClient({ client_name: 'idle during the rotation' });
+    graced = await t.registerClient({ client_name: 'rotated with a grace period' });
     await t.tokenFor(used.clientId, used.secret);
     assert.equal(hashKeyId((await hashes(used.clientId))[0]!), id1);
     for (const k of await t.container.uow.stores.keys.listAll()) if (k.encryptedPrivateJwk) kidsUnderK1.push(k.kid);
@@ -99,8 +101,8 @@ describe('key-encryption key rotation', () => {
     const k1Use = report.keys.find((u) => u.kekId === id1)!;
     assert.equal(k1Use.role, 'previous');
     assert.deepEqual(k1Use.signingKeys, []);
-    // The idle client has not authenticated since: its hash still needs K1.
-    assert.equal(k1Use.secretHashes, 1);
+    // The idle and the graced client have not authenticated since: their hashes still need K1.
+    assert.equal(k1Use.secretHashes, 2);
     assert.deepEqual(report.keys.find((u) => u.kekId === id2)!.signingKeys.sort(), [...kidsUnderK1].sort());
     const events = await t.auditEvents({ type: 'key.rewrapped' });
     assert.deepEqual(events.map((e) => e.kid).sort(), [...kidsUnderK1].sort());
@@ -108,20 +110,34 @@ describe('key-encryption key rotation', () => {
     // The running service signs on with the key it holds; the stored blob is all that changed.
     await t.tokenFor(used.clientId, used.secret);
     // A second run (the function the command runs, in process) finds nothing to do.
-    const again = await rewrapSigningKeys({ uow: t.container.uow, sealer: t.container.sealer, audit: t.container.audit }, { requestId: 'test', sourceAddress: undefined });
+    const again = await rewrapSigningKeys({ uow: t.container.uow, sealer: t.container.sealer, audit: t.container.audit, clock: t.container.clock }, { requestId: 'test', sourceAddress: undefined });
     assert.deepEqual(again.rewrapped, []);
   });
 
-  it('KEK-03 rotating the idle secret moves the last dependency; the report then says nothing depends on K1', async () => {
-    const res = await t.agent.post(`/admin/clients/${idle.clientId}/secret`).set('authorization', `Bearer ${await t.adminToken()}`).send({});
-    assert.equal(res.status, 200, res.text);
-    idle = { ...idle, secret: res.body.client_secret };
-    // The admin's own bootstrap secret moved at its first use (the admin token just fetched).
-    await eventually(async () => {
-      const k1Use = (await reportKeyEncryptionKeyUse({ uow: t.container.uow, sealer: t.container.sealer })).keys.find((u) => u.kekId === id1)!;
-      return k1Use.signingKeys.length === 0 && k1Use.secretHashes === 0;
-    }, 'nothing depends on K1');
+  it('KEK-03 rotating the idle secrets moves the last dependencies (an expired grace secret holds none); the report then says nothing depends on K1', async () => {
+    const deps = { uow: t.container.uow, sealer: t.container.sealer, clock: t.container.clock };
+    const k1Use = async () => (await reportKeyEncryptionKeyUse(deps)).keys.find((u) => u.kekId === id1)!;
+    const rotate = async (clientId: string, body: Record<string, unknown>) => {
+      const res = await t.agent.post(`/admin/clients/${clientId}/secret`).set('authorization', `Bearer ${await t.adminToken()}`).send(body);
+      assert.equal(res.status, 200, res.text);
+      return res.body.client_secret as string;
+    };
+    idle = { ...idle, secret: await rotate(idle.clientId, {}) };
+    const gracedSecret = await rotate(graced.clientId, { grace_seconds: 60 });
+    // The admin's own bootstrap secret moved at its first use (the admin token just fetched); the
+    // graced client's old secret still authenticates, so it still needs K1.
+    await eventually(async () => (await k1Use()).secretHashes === 1, 'only the in-grace secret needs K1');
+    assert.equal((await k1Use()).signingKeys.length, 0);
+    t.clock.advance(61);
+    assert.equal((await k1Use()).secretHashes, 0, 'an expired grace secret holds no key back');
+    assert.equal((await reportKeyEncryptionKeyUse(deps)).expiredSecretHashes, 1);
+    // The command runs on the real clock: the next rotation prunes the expired hash for it too.
+    graced = { ...graced, secret: await rotate(graced.clientId, {}) };
+    assert.notEqual(graced.secret, gracedSecret);
+    assert.equal((await reportKeyEncryptionKeyUse(deps)).expiredSecretHashes, 0);
     const text = await keysCli(['kek-status'], { KEY_ENCRYPTION_KEY: k2, KEY_ENCRYPTION_KEYS_PREVIOUS: k1 });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`kek ${id1}  KEY_ENCRYPTION_KEYS_PREVIOUS +signing keys: 0  client secret hashes: 0`));
     assert.match(text.stdout, new RegExp(`kek ${id1}: nothing depends on it any more; remove it from KEY_ENCRYPTION_KEYS_PREVIOUS`));
     await t.stop();
   });
@@ -131,8 +147,9 @@ describe('key-encryption key rotation', () => {
     assert.ok(kidsUnderK1.includes(t.container.keys.activeSigningKey()!.kid), 'the re-wrapped key still signs');
     await t.tokenFor(used.clientId, used.secret);
     await t.tokenFor(idle.clientId, idle.secret);
+    await t.tokenFor(graced.clientId, graced.secret);
     await t.tokenFor(t.config.bootstrapAdmin.clientId, (await import('../helpers/start-app.ts')).BOOTSTRAP_SECRET);
-    const report = await reportKeyEncryptionKeyUse({ uow: t.container.uow, sealer: t.container.sealer });
+    const report = await reportKeyEncryptionKeyUse({ uow: t.container.uow, sealer: t.container.sealer, clock: t.container.clock });
     assert.deepEqual(report.keys.map((u) => u.kekId), [id2], 'no data names any other key');
     await t.stop();
   });
