@@ -6,7 +6,7 @@ import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-
 import { followIssuer } from './clients/issuer-change.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
-import { labelLegacySecretHashes, reportKeyEncryptionKeyUse } from './keys/kek-rewrap.ts';
+import { reportKeyEncryptionKeyUse } from './keys/kek-rewrap.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
@@ -44,15 +44,11 @@ export type StartOptions = {
 
 /**
  * Once per deployment start, after the key set has loaded (so every stored private key opened):
- * labels v1 secret hashes when only one key-encryption key is configured, and says what the
- * configured keys still protect, so an operator sees when a previous key can go and which secrets
- * stopped working because theirs went.
+ * says what the configured key-encryption keys still protect, so an operator sees when a previous
+ * key can go and which secrets stopped working because theirs went. Reads only.
  */
 async function checkKeyEncryptionKeys(container: Container, logger: Logger): Promise<void> {
-  const deps = { uow: container.uow, sealer: container.sealer, clock: container.clock };
-  const labelled = await labelLegacySecretHashes(deps);
-  if (labelled) logger.info({ secretHashes: labelled, kek: container.sealer.ring.current.id }, 'client secret hashes labelled with their key-encryption key id');
-  const report = await reportKeyEncryptionKeyUse(deps);
+  const report = await reportKeyEncryptionKeyUse({ uow: container.uow, sealer: container.sealer, clock: container.clock });
   for (const use of report.keys) {
     if (use.role === 'missing' && use.secretHashes > 0) {
       logger.warn({ kek: use.kekId, secretHashes: use.secretHashes }, 'client secret hashes were made under a key-encryption key that is no longer configured: those secrets no longer authenticate; rotate them');

@@ -56,6 +56,9 @@ async function run(argv: string[]): Promise<number> {
       if (json) process.stdout.write(`${JSON.stringify(result.rewrapped ? result : result.report)}\n`);
       else {
         for (const r of result.rewrapped ?? []) process.stdout.write(`rewrapped ${r.kid} (kek ${r.from} -> ${result.report.current})\n`);
+        if ('labelledSecretHashes' in result && result.labelledSecretHashes) {
+          process.stdout.write(`labelled ${result.labelledSecretHashes} client secret hashes with kek ${result.report.current} (made before key ids were recorded)\n`);
+        }
         printReport(result.report);
       }
       // A script can rely on it: 0 when every stored private key is sealed under a configured key.

@@ -29,7 +29,7 @@ export type SecretHasher = {
   hash(secret: string): string;
   /** Constant-time: the time taken does not depend on where the inputs first differ. */
   matches(secret: string, storedHash: string): boolean;
-  /** Whether `storedHash` was made under the ring's current key (otherwise it is due for re-hashing). */
+  /** Whether `storedHash` needs no re-hashing: made under the ring's current key (or v1 while the ring has one key). */
   isCurrent(storedHash: string): boolean;
   /** A hash in the current shape that no secret matches: unknown clients are checked against it, so they take as long as known ones. */
   readonly decoyHash: string;
@@ -76,7 +76,10 @@ export function createSecretHasher(keys: KeyRing | Buffer): SecretHasher {
       const stored = key && encoded ? Buffer.from(encoded, 'base64url') : NONE;
       return equal(presented, stored) && key !== undefined;
     },
-    isCurrent: (storedHash) => storedHash.startsWith(currentPrefix),
+    // With one key configured a v1 hash can only ever have been made under it: rewriting it would
+    // gain nothing, and would lock the client out of instances of an older version still running
+    // during an upgrade (they read v1 only). `keys rewrap` labels such hashes once the upgrade is done.
+    isCurrent: (storedHash) => storedHash.startsWith(currentPrefix) || (ring.previous.length === 0 && storedHash.startsWith(LEGACY_HASH_PREFIX)),
     decoyHash: `${currentPrefix}${NONE.toString('base64url')}`,
   };
 }

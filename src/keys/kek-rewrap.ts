@@ -31,7 +31,12 @@ export type KekReport = {
   unopenableSigningKeys: string[];
 };
 
-export type KekRewrapResult = { rewrapped: Array<{ kid: string; from: string }>; report: KekReport };
+export type KekRewrapResult = {
+  rewrapped: Array<{ kid: string; from: string }>;
+  /** v1 secret hashes labelled with the current key's id (only while no previous key is configured). */
+  labelledSecretHashes: number;
+  report: KekReport;
+};
 
 export type KekDeps = { uow: UnitOfWork; sealer: KeySealer; clock: Clock };
 
@@ -68,7 +73,8 @@ export async function reportKeyEncryptionKeyUse(deps: KekDeps): Promise<KekRepor
 
 /**
  * Re-seals every stored private key that is not sealed under the current key-encryption key
- * (KEY_ENCRYPTION_KEY), each in one transaction with its `key.rewrapped` audit event, then reports
+ * (KEY_ENCRYPTION_KEY), each in one transaction with its `key.rewrapped` audit event, labels v1
+ * secret hashes when only one key is configured (labelLegacySecretHashes), then reports
  * what still depends on each key. Client secret hashes cannot be re-wrapped (only their MAC is
  * stored): they move to the current key at their next successful use, or when the secret is
  * rotated; the report counts those left. Safe beside running instances: a key changed meanwhile
@@ -93,14 +99,17 @@ export async function rewrapSigningKeys(deps: KekDeps & { audit: AuditService },
     });
     if (done) rewrapped.push({ kid: key.kid, from });
   }
-  return { rewrapped, report: await reportKeyEncryptionKeyUse(deps) };
+  const labelledSecretHashes = await labelLegacySecretHashes(deps);
+  return { rewrapped, labelledSecretHashes, report: await reportKeyEncryptionKeyUse(deps) };
 }
 
 /**
  * v1 secret hashes (made before hashes named their key) get the current key's id when it is the
  * only key configured: a v1 hash can then only ever have verified under that key, so the label
  * changes nothing but lets a later report attribute it. With previous keys configured they stay
- * v1 (checked against every key) until their next use re-hashes them. Idempotent; run at start-up.
+ * v1 (checked against every key) until their next use re-hashes them. Part of `keys rewrap`, run
+ * by the operator once every instance runs a version that reads v2 (never at start-up, which
+ * would lock clients out of older instances during a rolling upgrade). Idempotent.
  */
 export async function labelLegacySecretHashes(deps: KekDeps): Promise<number> {
   const { ring } = deps.sealer;

@@ -31,6 +31,7 @@ describe('key-encryption key rotation', () => {
   let used: RegisteredClient;
   let idle: RegisteredClient;
   let graced: RegisteredClient;
+  let legacy: RegisteredClient;
   const kidsUnderK1: string[] = [];
 
   const start = (env: Record<string, string>) => startTestService(env, { database, keysDir });
@@ -63,6 +64,19 @@ describe('key-encryption key rotation', () => {
     graced = await t.registerClient({ client_name: 'rotated with a grace period' });
     await t.tokenFor(used.clientId, used.secret);
     assert.equal(hashKeyId((await hashes(used.clientId))[0]!), id1);
+    // A hash as versions before the key ring wrote it (v1: the same MAC, no key id).
+    legacy = await t.registerClient({ client_name: 'hashed by an older version' });
+    const [original] = (await t.container.uow.stores.clients.listSecretHashes()).filter((s) => s.clientId === legacy.clientId);
+    const v1 = `hmac-sha256.v1.${original!.hash.split('.').at(-1)}`;
+    assert.ok(await t.container.uow.stores.clients.replaceSecretHash(legacy.clientId, original!.id, original!.hash, v1));
+    // Once the client directory holds the v1 hash, it authenticates.
+    await eventually(async () => (await t.container.directory.find(legacy.clientId))?.secrets[0]?.hash === v1, 'the directory holds the v1 hash');
+    await t.tokenFor(legacy.clientId, legacy.secret);
+    // With K1 alone, `keys rewrap` labels it with K1's id (the start-up and the token left it alone).
+    const labelled = await rewrapSigningKeys({ uow: t.container.uow, sealer: t.container.sealer, audit: t.container.audit, clock: t.container.clock }, { requestId: 'test', sourceAddress: undefined });
+    assert.equal(labelled.labelledSecretHashes, 1);
+    assert.deepEqual(labelled.rewrapped, []);
+    assert.deepEqual(await hashes(legacy.clientId), [original!.hash]);
     for (const k of await t.container.uow.stores.keys.listAll()) if (k.encryptedPrivateJwk) kidsUnderK1.push(k.kid);
     assert.equal(kidsUnderK1.length, 2, 'the active and the next key');
     await t.stop();
@@ -79,7 +93,9 @@ describe('key-encryption key rotation', () => {
     // The private keys sealed under K1 opened at start-up: the same kids still sign.
     assert.ok(kidsUnderK1.includes(t.container.keys.activeSigningKey()!.kid));
     await t.tokenFor(used.clientId, used.secret);
+    await t.tokenFor(legacy.clientId, legacy.secret);
     await eventually(async () => hashKeyId((await hashes(used.clientId))[0]!) === id2, 'the used secret is re-hashed under K2');
+    await eventually(async () => hashKeyId((await hashes(legacy.clientId))[0]!) === id2, 'the labelled secret is re-hashed under K2');
     // It still authenticates after the re-hash (the directory dropped the stale hash).
     await t.tokenFor(used.clientId, used.secret);
     const fresh = await t.registerClient({ client_name: 'registered after the rotation' });
@@ -148,6 +164,7 @@ describe('key-encryption key rotation', () => {
     await t.tokenFor(used.clientId, used.secret);
     await t.tokenFor(idle.clientId, idle.secret);
     await t.tokenFor(graced.clientId, graced.secret);
+    await t.tokenFor(legacy.clientId, legacy.secret);
     await t.tokenFor(t.config.bootstrapAdmin.clientId, (await import('../helpers/start-app.ts')).BOOTSTRAP_SECRET);
     const report = await reportKeyEncryptionKeyUse({ uow: t.container.uow, sealer: t.container.sealer, clock: t.container.clock });
     assert.deepEqual(report.keys.map((u) => u.kekId), [id2], 'no data names any other key');

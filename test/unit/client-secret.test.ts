@@ -87,6 +87,7 @@ describe('createSecretHasher with a key ring', () => {
     assert.equal(hashKeyId(v1), 'legacy');
     assert.equal(after.matches(secret, v1), true);
     assert.equal(after.isCurrent(v1), false);
+    assert.equal(before.isCurrent(v1), true, 'with one key, a v1 hash is left as it is (older instances read only v1)');
     assert.equal(createSecretHasher(newKey).matches(secret, v1), false);
     const labelled = labelLegacyHash(v1, keyEncryptionKeyId(oldKey));
     assert.equal(labelled, before.hash(secret));
