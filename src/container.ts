@@ -8,11 +8,12 @@ import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
 import { createClientService } from './clients/client-service.ts';
+import { createSecretRehash } from './clients/secret-rehash.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { createMetrics } from './http/ops/metrics.ts';
-import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
+import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
@@ -20,7 +21,9 @@ import { createMemoryWindowCounter, type WindowCounterStore } from './limits/win
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
-import { grantHandlers } from './oauth/grants/index.ts';
+import { createGrantHandlers } from './oauth/grants/index.ts';
+import { createDelegation } from './oauth/token-exchange/delegation.ts';
+import { createSubjectTokenReader } from './oauth/token-exchange/subject-token.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
 import { createDatabaseReplayCache } from './persistence/database-replay-cache.ts';
@@ -33,6 +36,7 @@ import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
+import { createOwnTokenVerifier } from './tokens/own-token-verifier.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
@@ -51,10 +55,12 @@ const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, n
 export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
   const opened = await openDatabase(config.database);
   const uow = createPrismaUnitOfWork(opened, config.database);
-  const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
-  const hasher = createSecretHasher(kek);
+  // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
+  const ring = loadKeyRing(config);
+  const hasher = createSecretHasher(ring);
+  const sealer = createKeySealer(ring);
   const audit = createAuditService({ clock });
-  const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
+  const keys = createKeyService({ uow, sealer, audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const feed: ChangeFeed = opened.driver.provider === 'postgresql'
@@ -95,10 +101,22 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
-  const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
+  const methods = createClientAuthMethods({
+    hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+  });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  const now = () => clock.now();
+  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
+  const grants = createGrantHandlers({
+    tokenExchange: {
+      read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
+    },
+    jwtBearer: { read: subjectTokens, delegation },
+  });
   const tokenEndpoint = createTokenEndpoint({
-    grants: grantHandlers,
+    grants,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
@@ -112,9 +130,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const schemas = createClientMetadataSchemas({
     authMethods: methods.map((m) => m.name),
-    grantTypes: grantHandlers.map((g) => g.grantType),
+    grantTypes: grants.map((g) => g.grantType),
     maxAccessTokenTtl: config.maxAccessTokenTtl,
     issuer: config.issuer,
+    txnTrustDomain: config.txnTrustDomain,
+    adminAudience: config.adminAudience,
   });
   const clients = createClientService({
     uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
@@ -130,12 +150,16 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     settings: createPrismaSettingRepository(opened.db, uow.gate),
     audit,
     keys,
+    sealer,
+    hasher,
     methods,
     metrics,
     /** /metrics: this process's registry, or every worker's added up by the primary. */
     renderMetrics: shared ? () => shared.clusterMetrics() : () => metrics.registry.metrics(),
     feed,
     directory,
+    grants,
+    verifyOwnToken,
     tokenEndpoint,
     clients,
     verifyAdminToken,
