@@ -11,6 +11,7 @@ export const AUDIT_EVENT_TYPES = [
   'key.activated',
   'key.retired',
   'key.revoked',
+  'key.rewrapped',
   'admin.denied',
   'issuer.created',
   'issuer.updated',
