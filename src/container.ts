@@ -125,7 +125,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   // Same jwks_uri cache as private_key_jwt: the same limits, cache lifetime and unknown-kid cool-down.
   const externalTokens = createExternalTokenVerifier({ issuers: trustedIssuerRegistry, remoteJwks });
   const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
-  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain } });
   const grants = createGrantHandlers({
     tokenExchange: {
       read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },

@@ -58,9 +58,10 @@ const unique = (v: readonly string[]) => new Set(v).size === v.length;
  */
 function tokenExchangePolicy(rules: MetadataRules) {
   const uri = z.string().max(2000).refine(isAbsoluteUriWithoutFragment, 'must be an absolute URI without a fragment');
+  // The trust domain defaults to ISSUER: that value names Txn-Tokens here, never an access token for ourselves.
   const target = z.string().max(2000)
     .refine((v) => v === rules.txnTrustDomain || isAbsoluteUriWithoutFragment(v), 'must be an absolute URI without a fragment, or the Txn-Token trust domain')
-    .refine((v) => v !== rules.adminAudience && v !== rules.issuer, 'must not be the admin audience or the issuer');
+    .refine((v) => v !== rules.adminAudience && (v !== rules.issuer || v === rules.txnTrustDomain), 'must not be the admin audience or the issuer');
   return z.strictObject({
     subject_issuers: z.array(uri).min(1).max(20).refine(unique, 'must not repeat an issuer'),
     subject_audiences: z.array(uri.refine((v) => v !== rules.adminAudience, 'must not be the admin audience')).max(20).refine(unique, 'must not repeat an audience').default([]),

@@ -194,6 +194,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     fail('ISSUER', `must be the public https:// URL of this service when NODE_ENV=production serves TLS, got "${issuer}"`);
   }
 
+  if (v.TXN_TOKEN_TRUST_DOMAIN === `${issuer}/admin`) fail('TXN_TOKEN_TRUST_DOMAIN', 'must not be the admin audience');
+
   return Object.freeze({
     production,
     port: v.PORT,

@@ -118,6 +118,47 @@ describe('token exchange with a subject token of a trusted external issuer', () 
     assert.equal((await t.auditEvents({ type: 'token.denied', clientId: 'svc-jb' }))[0]?.reason, 'subject_token_token_expired');
   });
 
+  it('RFC 8693 §4.4: honours may_act in the subject token (only the actor it names may exchange it)', async () => {
+    const forA = await userToken({ may_act: { sub: 'svc-a' } });
+    const ok = await exchange(a, { subject_token: forA, subject_token_type: ACCESS_TOKEN, audience: C });
+    assert.equal(ok.status, 200, ok.text);
+    const forSomeoneElse = await userToken({ may_act: { sub: 'svc-z' } });
+    const refused = await exchange(a, { subject_token: forSomeoneElse, subject_token_type: ACCESS_TOKEN, audience: C });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.body.error, 'invalid_grant');
+    assert.equal((await t.auditEvents({ type: 'token.denied', clientId: 'svc-a' }))[0]?.reason, 'may_act_mismatch');
+    const malformed = await exchange(a, { subject_token: await userToken({ may_act: 'svc-a' }), subject_token_type: ACCESS_TOKEN, audience: C });
+    assert.equal(malformed.body.error, 'invalid_request');
+  });
+
+  it('takes an ID token as subject (no scope: only the policy bounds it), but never for a Txn-Token (its scope is unknown)', async () => {
+    const idToken = await userToken({ scope: undefined, aud: A, nonce: 'n-1' });
+    const res = await exchange(a, { subject_token: idToken, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', audience: C, scope: 'orders:read' });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(decodeJwt(res.body.access_token as string).scope, 'orders:read');
+    const txnClient = await t.registerClient({
+      client_id: 'svc-gw', grant_types: [EXCHANGE], audience: [], scope: '',
+      token_exchange: { subject_issuers: [idp.issuer], audience: [t.config.issuer], scope: 'orders:read' },
+    });
+    const txn = await exchange(txnClient, {
+      subject_token: idToken, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token', requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+      audience: t.config.issuer, scope: 'orders:read', request_context: '{"req_ip":"198.51.100.1"}',
+    });
+    assert.equal(txn.status, 400, txn.text);
+    assert.equal(txn.body.error, 'invalid_scope');
+    assert.equal((await t.auditEvents({ type: 'token.denied', clientId: 'svc-gw' }))[0]?.reason, 'subject_scope_unknown');
+    // The user's access token does carry a scope: a Txn-Token for the trust domain (ISSUER by default).
+    const fromUser = await exchange(txnClient, {
+      subject_token: await userToken(), subject_token_type: ACCESS_TOKEN, requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+      audience: t.config.issuer, scope: 'orders:read', request_context: '{"req_ip":"198.51.100.1"}',
+    });
+    assert.equal(fromUser.status, 200, fromUser.text);
+    const jwks = createRemoteJWKSet(new URL(`${t.url}/.well-known/jwks.json`));
+    const { payload } = await jwtVerify(fromUser.body.access_token as string, jwks, { audience: t.config.issuer, typ: 'txntoken+jwt' });
+    assert.equal(payload.sub, 'alice');
+    assert.equal(payload.req_wl, 'svc-gw');
+  });
+
   it('refuses the issuer\'s tokens at once when it is disabled or deleted (unknown_issuer)', async () => {
     const received = await userToken();
     const off = await t.agent.patch(`/admin/trusted-issuers/${issuerId}`).set('authorization', admin).send({ disabled: true });
