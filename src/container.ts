@@ -116,14 +116,14 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
+  // Same jwks_uri cache as private_key_jwt: the same limits, cache lifetime and unknown-kid cool-down.
+  const externalTokens = createExternalTokenVerifier({ issuers: trustedIssuerRegistry, remoteJwks });
   const methods = createClientAuthMethods({
-    hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+    hasher, clock, replay, remoteJwks, externalTokens, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
   });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
-  // Same jwks_uri cache as private_key_jwt: the same limits, cache lifetime and unknown-kid cool-down.
-  const externalTokens = createExternalTokenVerifier({ issuers: trustedIssuerRegistry, remoteJwks });
   const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
   const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain } });
   const grants = createGrantHandlers({

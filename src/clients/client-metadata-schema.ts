@@ -46,6 +46,7 @@ function buildFields(rules: MetadataRules) {
     access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
     token_exchange: tokenExchangePolicy(rules).nullable(),
+    federated_credential: federatedCredential().nullable(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
   };
 }
@@ -74,6 +75,31 @@ function tokenExchangePolicy(rules: MetadataRules) {
   });
 }
 
+/** Kubernetes' default service account of a namespace, as a service-account subject or a SPIFFE ID. */
+const DEFAULT_SERVICE_ACCOUNT = /^system:serviceaccount:[^:]+:default$|^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/default$/;
+
+/**
+ * federated_jwt: the trusted issuer and the exact subject of the credential it gives the client.
+ * Every pod of a namespace runs as its default service account unless told otherwise, so a client
+ * for it would authenticate any workload there: refused unless asked for explicitly.
+ */
+function federatedCredential() {
+  return z.strictObject({
+    issuer: z.string().max(2048).refine((v) => /^https?:\/\/[^\s]+$/.test(v) || /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(v),
+      'must be the issuer URL of a registered trusted issuer, or spiffe://<trust domain>'),
+    subject: z.string().min(1).max(1024).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    require_bound_token: z.boolean().default(false),
+    allow_default_service_account: z.boolean().default(false),
+  }).superRefine((c, ctx) => {
+    if (c.issuer.startsWith('spiffe:') && !c.subject.startsWith(`${c.issuer}/`)) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: `must be a SPIFFE ID of the trust domain ${c.issuer}` });
+    }
+    if (DEFAULT_SERVICE_ACCOUNT.test(c.subject) && !c.allow_default_service_account) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: 'is a namespace\'s default service account, which every pod there runs as unless told otherwise; set allow_default_service_account to register it anyway' });
+    }
+  });
+}
+
 /** Registration (POST /admin/clients) and update (PATCH) bodies; unknown fields are refused by name. */
 export function createClientMetadataSchemas(rules: MetadataRules) {
   const f = buildFields(rules);
@@ -87,6 +113,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     access_token_ttl: f.access_token_ttl.optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
+    federated_credential: f.federated_credential.optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });
   const update = z.strictObject({
@@ -98,6 +125,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     access_token_ttl: f.access_token_ttl.nullable().optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
+    federated_credential: f.federated_credential.optional(),
     disabled: z.boolean().optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });

@@ -34,6 +34,8 @@ const METHOD_FIELDS: Record<string, { oneOf: string[]; allowed: string[] }> = {
   private_key_jwt: { oneOf: ['jwks', 'jwks_uri'], allowed: ['jwks', 'jwks_uri', 'token_endpoint_auth_signing_alg'] },
   tls_client_auth: { oneOf: Object.keys(TLS_SUBJECT_FIELDS), allowed: Object.keys(TLS_SUBJECT_FIELDS) },
   self_signed_tls_client_auth: { oneOf: ['jwks', 'jwks_uri'], allowed: ['jwks', 'jwks_uri'] },
+  // Its credential (federated_credential) is checked by client-service.ts with the issuer rules.
+  federated_jwt: { oneOf: [], allowed: [] },
 };
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];

@@ -29,6 +29,8 @@ export type Config = Readonly<{
   signingAlg: SigningAlg;
   accessTokenTtl: number;
   maxAccessTokenTtl: number;
+  /** federated_jwt: the longest-lived assertion accepted when its issuer sets no max_token_age. */
+  maxFederatedAssertionLifetime: number;
   /** Most actors an exchanged token's act chain may name. */
   tokenExchangeMaxDepth: number;
   txnTokenTtl: number;
@@ -212,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     signingAlg: v.SIGNING_ALG,
     accessTokenTtl: v.ACCESS_TOKEN_TTL,
     maxAccessTokenTtl: v.MAX_ACCESS_TOKEN_TTL,
+    maxFederatedAssertionLifetime: v.FEDERATED_ASSERTION_MAX_LIFETIME,
     tokenExchangeMaxDepth: v.TOKEN_EXCHANGE_MAX_DEPTH,
     txnTokenTtl: v.TXN_TOKEN_TTL,
     txnTrustDomain: v.TXN_TOKEN_TRUST_DOMAIN ?? issuer,

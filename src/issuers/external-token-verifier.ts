@@ -45,6 +45,11 @@ export type ExternalTokenCheck = {
   now: Date;
   /** Audiences accepted besides the issuer's registered ones (e.g. our issuer or token endpoint for a client assertion). */
   audiences?: readonly string[];
+  /**
+   * A SPIFFE JWT-SVID (draft-ietf-oauth-spiffe-client-auth §4.1): the issuer is the trust domain of
+   * its sub (spiffe://<trust domain>), looked up by that, and its iss, optional there, is not compared.
+   */
+  spiffe?: boolean;
 };
 
 export type VerifiedExternalToken = {
@@ -85,6 +90,30 @@ function joseRejection(error: unknown): ExternalTokenRejected {
     if (error.claim === 'iss') return reject('unknown_issuer', 'the token is not issued by a trusted issuer', error);
   }
   return reject('token_malformed', 'the token is not a well-formed signed JWT', error);
+}
+
+/** spiffe://<trust domain> of a SPIFFE ID (SPIFFE ID §2), or undefined when `sub` is not one. */
+export function spiffeTrustDomainOf(sub: unknown): string | undefined {
+  if (typeof sub !== 'string') return undefined;
+  const match = /^spiffe:\/\/([a-z0-9._-]{1,255})\/[^?#]*$/.exec(sub);
+  return match ? `spiffe://${match[1]}` : undefined;
+}
+
+/**
+ * A SPIFFE bundle marks its JWT-SVID keys use "jwt-svid" (SPIFFE Trust Domain and Bundle §4.2.2), which
+ * jose would skip as not "sig": keep those (and unmarked ones) as signature keys, drop X.509-SVID roots.
+ * One derived set per fetched bundle object, so its jose key set is built once.
+ */
+const svidKeySets = new WeakMap<JSONWebKeySet, JSONWebKeySet>();
+function jwtSvidKeys(bundle: JSONWebKeySet): JSONWebKeySet {
+  let keys = svidKeySets.get(bundle);
+  if (!keys) {
+    keys = {
+      keys: bundle.keys.filter((k) => k.use === undefined || k.use === 'sig' || k.use === 'jwt-svid').map(({ use: _use, ...k }) => k),
+    };
+    svidKeySets.set(bundle, keys);
+  }
+  return keys;
 }
 
 /**
@@ -141,17 +170,19 @@ export function createExternalTokenVerifier(deps: ExternalTokenVerifierDeps) {
       throw reject('token_malformed', 'the token is not a well-formed JWT', error);
     }
     if (header === null || typeof header !== 'object' || typeof header.alg !== 'string') throw reject('token_malformed', 'the token header names no algorithm');
-    if (typeof unverified.iss !== 'string') throw reject('token_malformed', 'the token has no iss claim');
-    const issuer = await deps.issuers.find(unverified.iss);
+    const lookup = check.spiffe ? spiffeTrustDomainOf(unverified.sub) : unverified.iss;
+    if (typeof lookup !== 'string') throw reject('token_malformed', check.spiffe ? 'the token sub is not a SPIFFE ID' : 'the token has no iss claim');
+    const issuer = await deps.issuers.find(lookup);
+    if (issuer && check.spiffe !== issuer.issuer.startsWith('spiffe:')) throw reject('unknown_issuer', 'the token is not issued by a trusted issuer');
     if (!issuer || issuer.disabled) throw reject('unknown_issuer', 'the token is not issued by a trusted issuer');
     if (!(issuer.algorithms as readonly string[]).includes(header.alg)) throw reject('alg_not_allowed', 'the token is signed with an algorithm its issuer may not use');
 
     const jwks = await keysOf(issuer, typeof header.kid === 'string' ? header.kid : undefined);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, localKeySet(jwks), {
+      ({ payload } = await jwtVerify(token, localKeySet(check.spiffe ? jwtSvidKeys(jwks) : jwks), {
         algorithms: issuer.algorithms,
-        issuer: issuer.issuer,
+        ...(!check.spiffe && { issuer: issuer.issuer }),
         requiredClaims: ['exp'],
         clockTolerance: tolerance,
         currentDate: check.now,

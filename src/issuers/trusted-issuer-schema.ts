@@ -22,6 +22,9 @@ export type IssuerRules = {
   allowInsecure: boolean;
 };
 
+/** SPIFFE ID syntax §2.1: a trust domain is lower-case letters, digits, dots, dashes and underscores. */
+export const SPIFFE_TRUST_DOMAIN = /^spiffe:\/\/[a-z0-9._-]{1,255}$/;
+
 /** scheme, host (lower-cased by URL) and path without trailing slashes: how two spellings of one issuer compare. */
 function issuerIdentity(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
@@ -33,6 +36,9 @@ function issuerIdentity(url: URL): string {
  */
 export function issuerProblem(value: string, rules: IssuerRules): string | undefined {
   if (!PRINTABLE_ASCII.test(value)) return 'must be printable ASCII without spaces';
+  // A SPIFFE trust domain (draft-ietf-oauth-spiffe-client-auth): its JWT-SVIDs are looked up by the
+  // trust domain of their sub, whatever their iss says (SPIRE sets none unless configured to).
+  if (value.startsWith('spiffe:')) return SPIFFE_TRUST_DOMAIN.test(value) ? undefined : 'must be spiffe://<trust domain> (lower-case letters, digits, . - _; no path)';
   let url: URL;
   try {
     url = new URL(value);
