@@ -1,20 +1,33 @@
 // Signing-key administration straight on the database, for an operator without an admin token
-// (disaster recovery): `npm run keys -- list | rotate | revoke <kid>`, or in the container image
-// `node dist/cli/keys.js …`. It reads the same environment as the service and audits every change.
+// (disaster recovery): `identity-backend keys list|rotate|revoke <kid> --database`; also still
+// `node dist/cli/keys.js list | rotate | revoke <kid>`. It reads the same environment as the service
+// and audits every change.
 import { userInfo } from 'node:os';
-import { loadConfig } from '../config/load-config.ts';
-import { keyInfo } from '../keys/signing-key.ts';
-import { runCommand, withContainer } from './run-command.ts';
+import { loadConfig, type Config } from '../config/load-config.ts';
+import type { SigningKeyInfo } from '../keys/signing-key.ts';
+import { isEntryPoint, runCommand, withContainer } from './run-command.ts';
 
 const USAGE = 'usage: keys list | keys rotate | keys revoke <kid>';
 
-function printKeys(items: ReturnType<typeof keyInfo>[]): void {
-  for (const k of items) {
-    const times = [`created ${k.createdAt.toISOString()}`, k.activatedAt && `activated ${k.activatedAt.toISOString()}`,
-      k.retiredAt && `retired ${k.retiredAt.toISOString()}`, k.expiresAt && `expires ${k.expiresAt.toISOString()}`,
-      k.revokedAt && `revoked ${k.revokedAt.toISOString()}`].filter(Boolean).join(', ');
-    process.stdout.write(`${k.kid}  ${k.alg.padEnd(5)}  ${k.state.padEnd(7)}  ${times}\n`);
-  }
+export type KeysAction = { command: 'list' } | { command: 'rotate' } | { command: 'revoke'; kid: string };
+
+/** `kid  alg  state  created …, activated …`: one line per key, never key material. */
+export function keyLine(k: SigningKeyInfo): string {
+  const times = [`created ${k.createdAt.toISOString()}`, k.activatedAt && `activated ${k.activatedAt.toISOString()}`,
+    k.retiredAt && `retired ${k.retiredAt.toISOString()}`, k.expiresAt && `expires ${k.expiresAt.toISOString()}`,
+    k.revokedAt && `revoked ${k.revokedAt.toISOString()}`].filter(Boolean).join(', ');
+  return `${k.kid}  ${k.alg.padEnd(5)}  ${k.state.padEnd(7)}  ${times}`;
+}
+
+/** Runs the action on the configured database, audited as `cli:<user>`; the key set afterwards. */
+export async function keysOnDatabase(config: Config, action: KeysAction): Promise<SigningKeyInfo[]> {
+  const ctx = { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor: `cli:${userInfo().username}` };
+  return withContainer(config, async (container) => {
+    await container.keys.load();
+    if (action.command === 'rotate') await container.keys.rotate(ctx);
+    if (action.command === 'revoke') await container.keys.revoke(action.kid, ctx);
+    return container.keys.list();
+  });
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -23,14 +36,9 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const ctx = { requestId: `cli-${process.pid}`, sourceAddress: undefined, actor: `cli:${userInfo().username}` };
-  return withContainer(loadConfig(), async (container) => {
-    await container.keys.load();
-    if (command === 'rotate') await container.keys.rotate(ctx);
-    if (command === 'revoke') await container.keys.revoke(kid!, ctx);
-    printKeys(container.keys.list());
-    return 0;
-  });
+  const action = (command === 'revoke' ? { command, kid: kid! } : { command }) as KeysAction;
+  for (const k of await keysOnDatabase(loadConfig(), action)) process.stdout.write(`${keyLine(k)}\n`);
+  return 0;
 }
 
-runCommand('keys', run);
+if (isEntryPoint(import.meta.url)) runCommand('keys', run);
