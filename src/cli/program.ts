@@ -110,7 +110,7 @@ export async function runCli(argv: string[]): Promise<number | 'serving'> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
       // A group named without a command (`identity-backend clients`): its help went to stderr.
       if (error.code === 'commander.help') return EXIT.usage;
-      out.failure(new CliError(`${error.message.replace(/^error: /, '')} (see identity-backend --help)`, EXIT.usage));
+      out.failure(new CliError(`${error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see identity-backend --help)`, EXIT.usage));
       return EXIT.usage;
     }
     const failure = toCliError(error);
