@@ -13,18 +13,25 @@ export async function* readServerSentEvents(body: ReadableStream<Uint8Array>, on
   let lastId: string | undefined;
   let event = '';
   let data: string[] = [];
+  // A CR that ended the last chunk may be the first half of a CRLF: then the LF is no new line.
+  let afterCr = false;
   for await (const chunk of body) {
     buffer += decoder.decode(chunk, { stream: true });
     if (first && buffer.length > 0) {
       if (buffer.charCodeAt(0) === 0xfeff) buffer = buffer.slice(1);
       first = false;
     }
+    if (afterCr && buffer.length > 0) {
+      if (buffer.startsWith('\n')) buffer = buffer.slice(1);
+      afterCr = false;
+    }
     for (;;) {
       const end = buffer.search(/\r\n|\r|\n/);
-      // A lone CR at the end of the buffer may be the first half of a CRLF still on its way.
-      if (end === -1 || (buffer[end] === '\r' && end === buffer.length - 1)) break;
+      if (end === -1) break;
       const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + (buffer.startsWith('\r\n', end) ? 2 : 1));
+      const terminator = buffer.startsWith('\r\n', end) ? 2 : 1;
+      if (terminator === 1 && buffer[end] === '\r' && end === buffer.length - 1) afterCr = true;
+      buffer = buffer.slice(end + terminator);
       if (line === '') {
         if (data.length) yield { id: lastId, event: event || 'message', data: data.join('\n') };
         event = '';
