@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { keyRepresentation } from '../../http/admin/representations.ts';
 import type { SigningKeyInfo } from '../../keys/signing-key.ts';
 import type { Action, CliContext } from '../cli-context.ts';
-import { keyLine, keysOnDatabase, type KeysAction } from '../keys.ts';
+import type { KeysAction } from '../keys.ts';
 import { serviceConfig } from '../service-config.ts';
 
 type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
@@ -28,6 +28,8 @@ async function throughApi(ctx: CliContext, action: KeysAction): Promise<KeyRepre
 
 /** Every keys command prints the key set afterwards: the same JSON (`{items}`) and lines on both paths. */
 async function runKeys(ctx: CliContext, action: KeysAction, database: boolean | undefined): Promise<void> {
+  // keys.ts (and the configuration schema it loads) only when used: most commands never need them.
+  const { keyLine, keysOnDatabase } = await import('../keys.ts');
   const items = database ? (await keysOnDatabase(await serviceConfig(), action)).map(keyRepresentation) : await throughApi(ctx, action);
   ctx.out.result({ items }, () => items.map((k) => keyLine(fromRepresentation(k))).join('\n'));
 }
