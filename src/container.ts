@@ -20,7 +20,9 @@ import { createMemoryWindowCounter, type WindowCounterStore } from './limits/win
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
-import { grantHandlers } from './oauth/grants/index.ts';
+import { createGrantHandlers } from './oauth/grants/index.ts';
+import { createDelegation } from './oauth/token-exchange/delegation.ts';
+import { createSubjectTokenReader } from './oauth/token-exchange/subject-token.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
 import { createDatabaseReplayCache } from './persistence/database-replay-cache.ts';
@@ -33,6 +35,7 @@ import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
+import { createOwnTokenVerifier } from './tokens/own-token-verifier.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
@@ -97,8 +100,18 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  const now = () => clock.now();
+  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
+  const grants = createGrantHandlers({
+    tokenExchange: {
+      read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
+    },
+    jwtBearer: { read: subjectTokens, delegation },
+  });
   const tokenEndpoint = createTokenEndpoint({
-    grants: grantHandlers,
+    grants,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
@@ -112,9 +125,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const schemas = createClientMetadataSchemas({
     authMethods: methods.map((m) => m.name),
-    grantTypes: grantHandlers.map((g) => g.grantType),
+    grantTypes: grants.map((g) => g.grantType),
     maxAccessTokenTtl: config.maxAccessTokenTtl,
     issuer: config.issuer,
+    txnTrustDomain: config.txnTrustDomain,
+    adminAudience: config.adminAudience,
   });
   const clients = createClientService({
     uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
@@ -136,6 +151,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     renderMetrics: shared ? () => shared.clusterMetrics() : () => metrics.registry.metrics(),
     feed,
     directory,
+    grants,
+    verifyOwnToken,
     tokenEndpoint,
     clients,
     verifyAdminToken,

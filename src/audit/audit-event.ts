@@ -1,6 +1,7 @@
 /** Every kind of audit event (contract §5). */
 export const AUDIT_EVENT_TYPES = [
   'token.issued',
+  'token.exchanged',
   'token.denied',
   'client.created',
   'client.updated',

@@ -37,6 +37,11 @@ export const configSchema = z.object({
   SIGNING_ALG: z.enum(SIGNING_ALGS).default('RS256').describe('algorithm of newly created signing keys'),
   ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(900).describe('default access-token lifetime'),
   MAX_ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(3600).describe('ceiling of any per-client lifetime'),
+  TOKEN_EXCHANGE_MAX_DEPTH: count.pipe(z.number().min(1).max(32)).default(5)
+    .describe('token exchange: most actors an act chain may name (RFC 8693 §4.1), the new one included'),
+  TXN_TOKEN_TTL: duration.pipe(z.number().min(1).max(3600)).default(300).describe('Txn-Token lifetime (never beyond the subject token)'),
+  TXN_TOKEN_TRUST_DOMAIN: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'expected 1-255 printable ASCII characters without spaces').optional()
+    .describe('the trust domain Txn-Tokens are valid in (their aud); default: ISSUER'),
   KEY_ROTATION_INTERVAL: duration.pipe(z.number().min(60)).default(30 * 86400).describe('automatic key rotation period'),
   KEY_PREPUBLISH: duration.pipe(z.number().min(1)).default(86400).describe('how long a next key is published before it signs'),
   JWKS_MAX_AGE: duration.pipe(z.number().min(1)).default(900).describe('JWKS Cache-Control max-age; below KEY_PREPUBLISH'),

@@ -27,6 +27,11 @@ export type Config = Readonly<{
   signingAlg: SigningAlg;
   accessTokenTtl: number;
   maxAccessTokenTtl: number;
+  /** Most actors an exchanged token's act chain may name. */
+  tokenExchangeMaxDepth: number;
+  txnTokenTtl: number;
+  /** The aud of every Txn-Token (the draft's trust domain). */
+  txnTrustDomain: string;
   keyRotationInterval: number;
   keyPrepublish: number;
   jwksMaxAge: number;
@@ -188,6 +193,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     signingAlg: v.SIGNING_ALG,
     accessTokenTtl: v.ACCESS_TOKEN_TTL,
     maxAccessTokenTtl: v.MAX_ACCESS_TOKEN_TTL,
+    tokenExchangeMaxDepth: v.TOKEN_EXCHANGE_MAX_DEPTH,
+    txnTokenTtl: v.TXN_TOKEN_TTL,
+    txnTrustDomain: v.TXN_TOKEN_TRUST_DOMAIN ?? issuer,
     keyRotationInterval: v.KEY_ROTATION_INTERVAL,
     keyPrepublish: v.KEY_PREPUBLISH,
     jwksMaxAge: v.JWKS_MAX_AGE,

@@ -46,6 +46,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     jwks: null,
     jwksUri: null,
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+    tokenExchange: null,
     disabled: false,
     ...overrides,
   };
