@@ -27,6 +27,14 @@ function markedBlocks(readme: string): string[] {
   });
 }
 
+/** The block's commands (continuation lines joined) up to and including the one starting with `prefix`. */
+function commandsThrough(block: string, prefix: string): string {
+  const commands = block.replace(/\\\n/g, ' ').split('\n');
+  const last = commands.findIndex((c) => c.startsWith(prefix));
+  assert.ok(last >= 0, `a command starting with ${prefix}`);
+  return commands.slice(0, last + 1).join('\n');
+}
+
 const hasTool = (tool: string) => {
   try {
     execFileSync('bash', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
@@ -74,8 +82,10 @@ describe('the README examples work by copy-paste', { skip: !hasTool('bash') || !
     });
   }
 
-  it('marks two blocks: the first token with curl, and the command line, whose `npx identity-backend` is bin/identity-backend.js', () => {
-    assert.equal(blocks.length, 2);
+  it('marks four blocks: the first token with curl, the command line (whose `npx identity-backend` is bin/identity-backend.js), the token-exchange hops and their exchange', () => {
+    assert.equal(blocks.length, 4);
+    assert.match(blocks[2]!, /^register\(\)/);
+    assert.match(blocks[3]!, /B_TOKEN=\$\(/);
     assert.match(blocks[0]!, /ADMIN_SECRET=\$\(/);
     assert.match(blocks[1]!, /npx identity-backend/);
     const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -91,6 +101,17 @@ describe('the README examples work by copy-paste', { skip: !hasTool('bash') || !
     assert.equal(answer.token_type, 'Bearer');
     const claims = decodeJwt(answer.access_token);
     assert.deepEqual([claims.iss, claims.sub, claims.aud, claims.scope], [url, 'orders', 'https://orders.internal', 'orders:read']);
+  });
+
+  it('token exchange: with the admin token of the first start, registers the hops and trades the token along A → C → B', async () => {
+    const run = await runBlock(`${commandsThrough(blocks[0]!, 'ADMIN_TOKEN=')}\n${blocks[2]}\n${blocks[3]}`);
+    assert.equal(run.code, 0, run.stderr);
+    // node -e prints the claims of B's token with util.inspect.
+    assert.match(run.stdout, /sub: 'web'/);
+    assert.match(run.stdout, /client_id: 'svc-c'/);
+    assert.match(run.stdout, /aud: 'https:\/\/b\.internal'/);
+    assert.match(run.stdout, /scope: 'orders:read'/);
+    assert.match(run.stdout, /act: \{ sub: 'svc-c', act: \{ sub: 'svc-a' \} \}/);
   });
 
   it('command line: registers billing, lists it, gets and prints its token, finds the issuance in the audit log, lists the keys', async () => {
