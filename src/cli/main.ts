@@ -9,6 +9,14 @@ async function exit(code: number): Promise<never> {
   process.exit(code);
 }
 
+// A reader that stops early (`identity-backend clients list | head -1`) is not a failure of the command.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 runCli(process.argv.slice(2)).then(
   (code) => (code === 'serving' ? undefined : exit(code)),
   (error: unknown) => {
