@@ -5,7 +5,7 @@
 // the schema changed, then tsc) and later calls start straight away. An image holds dist/ and no
 // src/, so nothing is checked there. Build output goes to stderr: stdout belongs to the command.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,10 +28,14 @@ function newest(dir, skip) {
 
 const mtime = (file) => (existsSync(file) ? statSync(file).mtimeMs : 0);
 
+/** The newest time among the build's inputs. */
+function newestInput() {
+  return Math.max(newest(path.join(root, 'src'), generated), mtime(path.join(root, 'tsconfig.json')), mtime(path.join(root, 'prisma/schema.prisma')));
+}
+
 function stale() {
   const built = mtime(stamp);
-  return built === 0 || newest(path.join(root, 'src'), generated) > built
-    || mtime(path.join(root, 'tsconfig.json')) > built || mtime(path.join(root, 'prisma/schema.prisma')) > built;
+  return built === 0 || newestInput() > built;
 }
 
 function run(file, args) {
@@ -75,12 +79,17 @@ function build() {
     process.stderr.write('identity-backend: dist/ is missing or older than src/, and TypeScript is not installed: run `npm ci` (with development dependencies) or `npm run build`\n');
     process.exit(1);
   }
-  process.stderr.write('identity-backend: building dist/ once (src/ changed since the last build)…\n');
+  process.stderr.write(`identity-backend: building dist/ once (${mtime(stamp) ? 'src/ changed since the last build' : 'there is no build yet'})…\n`);
   const schema = path.join(root, 'prisma/schema.prisma');
   const needsClient = !existsSync(generated) || mtime(schema) > newest(generated);
   const tsx = path.join(root, 'node_modules/tsx/dist/cli.mjs');
+  const inputs = newestInput();
   if (needsClient && !run(tsx, [path.join(root, 'scripts/prisma-generate.ts')])) return false;
-  return run(tsc, ['-p', path.join(root, 'tsconfig.json')]);
+  if (!run(tsc, ['-p', path.join(root, 'tsconfig.json')])) return false;
+  // A source dated in the future (clock skew, an unpacked archive) must not look newer than every build.
+  const built = Math.max(inputs, mtime(stamp)) / 1000;
+  utimesSync(stamp, built, built);
+  return true;
 }
 
 if (existsSync(path.join(root, 'src')) && stale()) {
