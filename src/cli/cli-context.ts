@@ -86,3 +86,6 @@ function adminAuth(globals: GlobalOptions): AdminAuth {
 
 /** A command action: the context first, then commander's arguments; returns the exit code (default 0). */
 export type Action<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<ExitCode | void>;
+
+/** Wraps an Action as commander's action handler (program.ts owns the exit code it returns). */
+export type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;

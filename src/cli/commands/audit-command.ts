@@ -1,11 +1,9 @@
 import { Command } from 'commander';
-import type { Action, CliContext } from '../cli-context.ts';
+import type { Act, CliContext } from '../cli-context.ts';
 import { CliError, EXIT, UsageError } from '../exit-codes.ts';
 import { collect, positiveInteger } from '../options.ts';
 import { show, table } from '../output.ts';
 import { readServerSentEvents } from '../sse.ts';
-
-type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
 
 type AuditEvent = Record<string, unknown> & { id: string; time: string; type: string; outcome: string };
 type Page = { items: AuditEvent[]; next_cursor: string | null };

@@ -1,10 +1,8 @@
 import { Command } from 'commander';
-import type { Action, CliContext } from '../cli-context.ts';
+import type { Act, CliContext } from '../cli-context.ts';
 import { UsageError } from '../exit-codes.ts';
 import { collect, durationOption, jsonObjectOption, positiveInteger } from '../options.ts';
 import { fieldLines, show, table } from '../output.ts';
-
-type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
 
 type Client = Record<string, unknown> & { client_id: string; client_secret?: string };
 type Page = { items: Client[]; next_cursor: string | null };

@@ -1,8 +1,6 @@
 import { Command } from 'commander';
-import type { Action } from '../cli-context.ts';
+import type { Act } from '../cli-context.ts';
 import { serviceConfig } from '../service-config.ts';
-
-type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
 
 /** `onServe` is told first: the service keeps the process running, so nothing may exit it afterwards. */
 export function serveCommand(onServe: () => void): Command {

@@ -1,11 +1,9 @@
 import { Command } from 'commander';
 import { keyRepresentation } from '../../http/admin/representations.ts';
 import type { SigningKeyInfo } from '../../keys/signing-key.ts';
-import type { Action, CliContext } from '../cli-context.ts';
+import type { Act, CliContext } from '../cli-context.ts';
 import type { KeysAction } from '../keys.ts';
 import { serviceConfig } from '../service-config.ts';
-
-type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
 
 type KeyRepresentation = ReturnType<typeof keyRepresentation>;
 

@@ -1,12 +1,10 @@
 import { Command, Option } from 'commander';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { readSecretFile, type Action, type CliContext } from '../cli-context.ts';
+import { readSecretFile, type Act, type CliContext } from '../cli-context.ts';
 import { CliError, EXIT, UsageError } from '../exit-codes.ts';
 import { collect } from '../options.ts';
 import { fieldLines } from '../output.ts';
 import { readJson, requestToken, send, type ClientCredentials } from '../service-client.ts';
-
-type Act = <A extends unknown[]>(action: Action<A>) => (...args: unknown[]) => Promise<void>;
 
 type TokenFlags = {
   clientId?: string; clientSecret?: string; clientSecretFile?: string; audience?: string[]; scope?: string[];
