@@ -8,11 +8,12 @@ import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
 import { createClientService } from './clients/client-service.ts';
+import { createSecretRehash } from './clients/secret-rehash.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { createMetrics } from './http/ops/metrics.ts';
-import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
+import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
@@ -54,10 +55,12 @@ const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, n
 export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
   const opened = await openDatabase(config.database);
   const uow = createPrismaUnitOfWork(opened, config.database);
-  const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
-  const hasher = createSecretHasher(kek);
+  // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
+  const ring = loadKeyRing(config);
+  const hasher = createSecretHasher(ring);
+  const sealer = createKeySealer(ring);
   const audit = createAuditService({ clock });
-  const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
+  const keys = createKeyService({ uow, sealer, audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const feed: ChangeFeed = opened.driver.provider === 'postgresql'
@@ -98,7 +101,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
-  const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
+  const methods = createClientAuthMethods({
+    hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+  });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
@@ -145,6 +150,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     settings: createPrismaSettingRepository(opened.db, uow.gate),
     audit,
     keys,
+    sealer,
+    hasher,
     methods,
     metrics,
     /** /metrics: this process's registry, or every worker's added up by the primary. */

@@ -6,10 +6,8 @@
 import { userInfo } from 'node:os';
 import { ADMIN_SCOPES } from '../clients/admin-privilege.ts';
 import { createAdminRecovery, type RecoveryResult } from '../clients/admin-recovery.ts';
-import { createSecretHasher } from '../clients/client-secret.ts';
 import { ISSUER_SETTING } from '../clients/issuer-change.ts';
 import { loadConfig, type Config } from '../config/load-config.ts';
-import { loadOrCreateKeyEncryptionKey } from '../keys/key-encryption.ts';
 import { isEntryPoint, runCommand, withContainer } from './run-command.ts';
 
 const USAGE = 'usage: admin reset-secret [client_id]   (default: BOOTSTRAP_ADMIN_CLIENT_ID)';
@@ -27,7 +25,7 @@ export async function resetSecretOnDatabase(config: Config, clientIdArg: string 
     }
     const reset = createAdminRecovery({
       uow: container.uow,
-      hasher: createSecretHasher(loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir)),
+      hasher: container.hasher,
       audit: container.audit,
       clock: container.clock,
       config,

@@ -42,5 +42,17 @@ export function keysCommand(act: Act): Command {
     .action(act(async (ctx, _flags: unknown, cmd: Command) => runKeys(ctx, { command: 'rotate' }, cmd.optsWithGlobals().database)));
   keys.command('revoke').argument('<kid>').description('withdraw a key at once: it leaves the JWKS and stops signing')
     .action(act(async (ctx, kid: string, _flags: unknown, cmd: Command) => runKeys(ctx, { command: 'revoke', kid }, cmd.optsWithGlobals().database)));
+  // Only on the database: sealing is the key-encryption key's business, which the admin API never holds.
+  for (const [name, description] of [
+    ['rewrap', 're-seal every signing key under KEY_ENCRYPTION_KEY, then report what each key-encryption key still protects (on the database)'],
+    ['kek-status', 'what each key-encryption key still protects (on the database); exit code 1 when a signing key is sealed under no configured key'],
+  ] as const) {
+    keys.command(name).description(description).action(act(async (ctx) => {
+      const { kekExitCode, kekOnDatabase, kekResultLines } = await import('../keys.ts');
+      const result = await kekOnDatabase(await serviceConfig(), name);
+      ctx.out.result(result.rewrapped ? result : result.report, () => kekResultLines(result).join('\n'));
+      return kekExitCode(result.report);
+    }));
+  }
   return keys;
 }
