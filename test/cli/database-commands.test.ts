@@ -62,6 +62,17 @@ describe('identity-backend admin reset-secret and keys --database (beside a runn
     assert.equal(revoke.stderr, 'identity-backend: no signing key "no-such-kid"\n');
   });
 
+  it('keys kek-status reports what the key-encryption key protects (exit 0: every signing key opens), as the service keeps it', async () => {
+    const run = await runCli(['--json', 'keys', 'kek-status'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const report = jsonOf<{ current: string; keys: Array<{ kekId: string; role: string; signingKeys: string[] }>; unopenableSigningKeys: string[] }>(run);
+    const kids = (await t.agent.get('/admin/keys').set('authorization', `Bearer ${await t.adminToken()}`)).body.items.map((k: { kid: string }) => k.kid);
+    assert.deepEqual(report.keys.map((k) => [k.kekId, k.role, [...k.signingKeys].sort()]), [[report.current, 'current', [...kids].sort()]]);
+    assert.deepEqual(report.unopenableSigningKeys, []);
+    const text = await runCli(['keys', 'kek-status'], env);
+    assert.match(text.stdout, new RegExp(`^kek ${report.current}  KEY_ENCRYPTION_KEY +signing keys: ${kids.length} `, 'm'));
+  });
+
   it('admin reset-secret prints a new admin secret alone on stdout; it opens the admin API and the old one stops', async () => {
     const run = await runCli(['admin', 'reset-secret'], env);
     assert.equal(run.code, 0, run.stderr);
