@@ -18,7 +18,7 @@ Exit codes:
   4  credentials refused (401, invalid_client) or missing scope (403)
   5  not found (no such client or key)
 
-Commands other than serve, migrate, admin and keys --database talk to the admin API at --url.`;
+Commands other than serve, migrate, admin, keys rewrap|kek-status and keys --database talk to the admin API at --url.`;
 
 /** Node's and Prisma's (P1001) codes for a database that cannot be reached. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'P1001']);
