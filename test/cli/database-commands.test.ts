@@ -10,6 +10,19 @@ import { childEnv, LISTENING, PROJECT_ROOT } from '../helpers/service-process.ts
 import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../helpers/start-app.ts';
 import { createTestDatabase, testDatabaseProvider, type TestDatabase } from '../helpers/test-database.ts';
 
+/** Retries `check` until it passes; 15 s is far beyond the change feed's own bound (about 1 s). */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 const migrationNames = () => readdirSync(path.join(PROJECT_ROOT, 'prisma/migrations', testDatabaseProvider()), { withFileTypes: true })
   .filter((d) => d.isDirectory()).map((d) => d.name).sort();
 
@@ -79,13 +92,19 @@ describe('identity-backend admin reset-secret and keys --database (beside a runn
     const secret = run.stdout.trim();
     assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
     assert.match(run.stderr, /client "admin" reset; every earlier secret has stopped working/);
-    await assert.rejects(t.tokenFor('admin', BOOTSTRAP_SECRET), /401/);
-    const listed = await runCli(['clients', 'list', '--json'], { IDENTITY_URL: t.url, IDENTITY_ADMIN_SECRET: secret });
-    assert.equal(listed.code, 0, listed.stderr);
+    // Another process changed the database: the running service hears of it through its change feed
+    // (on SQLite a change counter polled every second), so the old secret stops within moments.
+    await eventually(() => assert.rejects(t.tokenFor('admin', BOOTSTRAP_SECRET), /401/));
+    await eventually(async () => {
+      const listed = await runCli(['clients', 'list', '--json'], { IDENTITY_URL: t.url, IDENTITY_ADMIN_SECRET: secret });
+      assert.equal(listed.code, 0, listed.stderr);
+    });
     const again = jsonOf(await runCli(['--json', 'admin', 'reset-secret'], env));
     assert.deepEqual(Object.keys(again).sort(), ['client_id', 'client_secret', 'created', 'restored']);
     assert.equal(again.client_id, 'admin');
-    await t.tokenFor('admin', String(again.client_secret));
+    await eventually(async () => {
+      await t.tokenFor('admin', String(again.client_secret));
+    });
     const reset = await t.auditEvents({ type: 'client.secret_rotated', clientId: 'admin' });
     assert.ok(reset.length >= 2 && reset.every((e) => (e.details as { actor?: string }).actor?.startsWith('cli:')));
   });
