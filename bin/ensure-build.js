@@ -87,7 +87,8 @@ function build() {
   if (needsClient && !run(tsx, [path.join(root, 'scripts/prisma-generate.ts')])) return false;
   if (!run(tsc, ['-p', path.join(root, 'tsconfig.json')])) return false;
   // A source dated in the future (clock skew, an unpacked archive) must not look newer than every build.
-  const built = Math.max(inputs, mtime(stamp)) / 1000;
+  // (+1 ms: utimes takes seconds as a float, which may round a hair below the input's own time.)
+  const built = (Math.max(inputs, mtime(stamp)) + 1) / 1000;
   utimesSync(stamp, built, built);
   return true;
 }
