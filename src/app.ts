@@ -60,6 +60,7 @@ export function buildApp(c: Container) {
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     keys: c.keys,
+    trustedIssuers: c.trustedIssuers,
     auditLog: c.uow.stores.audit,
     audit: c.audit,
     verify: c.verifyAdminToken,

@@ -54,7 +54,7 @@ const MAX_VALUE_LENGTH = 16_384;
 
 /** The audit name of a mechanism's method before the client's registration says which one. */
 const DEFAULT_METHOD: Record<string, string> = {
-  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', certificate: 'tls_client_auth',
+  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', federated: 'federated_jwt', certificate: 'tls_client_auth',
 };
 
 /**

@@ -29,6 +29,11 @@ export function clientRepresentation(c: Client) {
       audience: c.tokenExchange.audience,
       scope: c.tokenExchange.scopes.join(' '),
     },
+    federated_credential: c.federatedCredential && {
+      issuer: c.federatedCredential.issuer,
+      subject: c.federatedCredential.subject,
+      require_bound_token: c.federatedCredential.requireBoundToken,
+    },
     disabled: c.disabled,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),
