@@ -4,6 +4,7 @@ import { addGlobalOptions, createContext, type Action } from './cli-context.ts';
 import { auditCommand } from './commands/audit-command.ts';
 import { clientsCommand } from './commands/clients-command.ts';
 import { adminCommand, migrateCommand, serveCommand } from './commands/database-commands.ts';
+import { issuersCommand } from './commands/issuers-command.ts';
 import { keysCommand } from './commands/keys-command.ts';
 import { tokenCommand } from './commands/token-command.ts';
 import { CliError, EXIT, type ExitCode } from './exit-codes.ts';
@@ -80,6 +81,7 @@ export function buildProgram(out: Output, state: RunState): Command {
   program.addCommand(migrateCommand(act));
   program.addCommand(clientsCommand(act));
   program.addCommand(keysCommand(act));
+  program.addCommand(issuersCommand(act));
   program.addCommand(auditCommand(act));
   program.addCommand(tokenCommand(act));
   program.addCommand(adminCommand(act));

@@ -59,6 +59,28 @@ describe('identity-backend command line against a running service (admin API)', 
     assert.doesNotMatch(run.stdout, /client_secret/);
   });
 
+  it('issuers create, list, update --disable and delete manage trusted issuers; bad input is one line and exit code 1', async () => {
+    const { publicJwk } = await createSigningKey('ES256');
+    const jwksFile = path.join(t.keysDir, 'issuer-jwks.json');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [publicJwk] }));
+    const created = jsonOf<{ id: string; issuer: string; audiences: string[]; disabled: boolean }>(await cli([
+      '--json', 'issuers', 'create', 'https://idp.example.com', '--jwks-file', jwksFile, '--audience', 'https://a.internal', '--alg', 'ES256',
+    ]));
+    assert.equal(created.issuer, 'https://idp.example.com');
+    assert.deepEqual(created.audiences, ['https://a.internal']);
+    const listed = await cli(['issuers', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^${created.id} +https://idp\\.example\\.com`, 'm'));
+    const disabled = jsonOf<{ disabled: boolean }>(await cli(['--json', 'issuers', 'update', created.id, '--disable']));
+    assert.equal(disabled.disabled, true);
+    const [audited] = await t.auditEvents({ type: 'issuer.updated' });
+    assert.ok(audited, 'the change is audited');
+    assertOneLineFailure(await cli(['issuers', 'create', 'http://insecure.example.com', '--jwks-file', jwksFile, '--audience', 'x']), 1, /issuer/);
+    const deleted = await cli(['issuers', 'delete', created.id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assertOneLineFailure(await cli(['issuers', 'show', created.id]), 5, /./);
+  });
+
   it('clients list and show print what the admin API holds (--json exactly its bodies)', async () => {
     const bearer = `Bearer ${await t.adminToken()}`;
     const shown = jsonOf(await cli(['--json', 'clients', 'show', 'cli-orders']));

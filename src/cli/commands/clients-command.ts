@@ -19,7 +19,7 @@ function addMetadataOptions(cmd: Command): Command {
     .option('--name <name>', 'client_name')
     .option('--scope <scopes>', 'scope; space-separated, or repeat the option', collect)
     .option('--audience <uri>', 'an audience the client may ask for; repeat for several', collect)
-    .option('--auth-method <method>', 'token_endpoint_auth_method (client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth)')
+    .option('--auth-method <method>', 'token_endpoint_auth_method (client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, federated_jwt)')
     .option('--grant-type <type>', 'grant_types; repeat for several', collect)
     .option('--ttl <duration>', 'access_token_ttl: 900, 15m, 1h')
     .option('--subject <sub>', 'sub of its tokens (default: the client id)')
