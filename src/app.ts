@@ -50,7 +50,7 @@ export function buildApp(c: Container) {
     assertionAlgs: ASSERTION_SIGNING_ALGS,
     certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
   })));
-  app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
+  app.use(createOpsRouter({ ping: () => c.uow.ping(), probeWrite: () => c.uow.probeWrite(), degraded: c.degradedDependencies, hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     keys: c.keys,

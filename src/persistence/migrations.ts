@@ -1,9 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import path from 'node:path';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
 import type { DatabaseTarget } from './database-target.ts';
 import { migrationsDir, schemaFor } from './prisma-schema.ts';
 import { openSchemaEngine, type SchemaEngine } from './schema-engine.ts';
+import { DEFAULT_DATABASE_BOUNDS, type DatabaseBounds } from './database-bounds.ts';
 
 const LOCKFILE = 'migration_lock.toml';
 const noFilters = { externalTables: [], externalEnums: [] };
@@ -26,8 +29,8 @@ export function loadMigrationList(target: Pick<DatabaseTarget, 'provider'>): Mig
   };
 }
 
-async function withEngine<T>(target: DatabaseTarget, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
-  const opened = await openSchemaEngine(target, schemaFor(target.provider));
+async function withEngine<T>(target: DatabaseTarget, work: (engine: SchemaEngine) => Promise<T>, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS): Promise<T> {
+  const opened = await openSchemaEngine(target, schemaFor(target.provider), bounds);
   try {
     return await work(opened.engine);
   } finally {
@@ -35,12 +38,75 @@ async function withEngine<T>(target: DatabaseTarget, work: (engine: SchemaEngine
   }
 }
 
-/** Applies the committed migrations that the database has not seen yet (`prisma migrate deploy`). */
-export function applyMigrations(target: DatabaseTarget): Promise<string[]> {
+const UNFINISHED = `SELECT "migration_name" AS name FROM "_prisma_migrations" WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL`;
+const ROLL_BACK = `UPDATE "_prisma_migrations" SET "rolled_back_at" = CURRENT_TIMESTAMP WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL`;
+
+/**
+ * A migration recorded as started but not finished: the process was killed while it ran (or its
+ * script failed). Every script runs in one transaction together with its finished mark
+ * (schema-engine.ts), so such a row means nothing of that script was committed: it is set rolled
+ * back, as `prisma migrate resolve --rolled-back` would, and the engine applies it again. Without
+ * this, the engine refuses every later start ("failed migrations"). Returns the names repaired.
+ */
+export async function repairInterruptedMigrations(target: DatabaseTarget, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS): Promise<string[]> {
+  if (target.provider === 'sqlite') {
+    if (!existsSync(target.file)) return [];
+    const database = new BetterSqlite3(target.file, { timeout: bounds.statementMs });
+    try {
+      if (!database.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'`).get()) return [];
+      const names = (database.prepare(UNFINISHED).all() as Array<{ name: string }>).map((r) => r.name);
+      if (names.length) database.prepare(ROLL_BACK).run();
+      return names;
+    } finally {
+      database.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: bounds.connectMs, query_timeout: bounds.statementMs + 1000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const present = await client.query(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS present`);
+    if (!present.rows[0]?.present) return [];
+    const names = (await client.query<{ name: string }>(UNFINISHED)).rows.map((r) => r.name);
+    if (names.length) await client.query(ROLL_BACK);
+    return names;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export type MigrationReport = { applied: string[]; repaired: string[] };
+
+/**
+ * Applies the committed migrations that the database has not seen yet (`prisma migrate deploy`),
+ * after repairing an interrupted one. A new SQLite file is built beside its final name and renamed
+ * into place once every migration is in (copy-and-swap): a first start killed half-way leaves no
+ * file at the configured path, only a staging file that the next start deletes, so the database
+ * file is never empty or half-made because of us, and an empty one is refused (database-check.ts).
+ */
+export async function migrate(target: DatabaseTarget, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS): Promise<MigrationReport> {
+  if (target.provider === 'sqlite' && !existsSync(target.file)) {
+    const staging = `${target.file}.initializing`;
+    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${staging}${suffix}`, { force: true });
+    const stagingTarget: DatabaseTarget = { provider: 'sqlite', url: `file:${staging}`, file: staging };
+    const applied = await deploy(stagingTarget, bounds);
+    renameSync(staging, target.file);
+    return { applied, repaired: [] };
+  }
+  const repaired = await repairInterruptedMigrations(target, bounds);
+  return { applied: await deploy(target, bounds), repaired };
+}
+
+function deploy(target: DatabaseTarget, bounds: DatabaseBounds): Promise<string[]> {
   return withEngine(target, async (engine) => {
     const result = await engine.applyMigrations({ migrationsList: loadMigrationList(target), filters: noFilters });
     return result.appliedMigrationNames;
-  });
+  }, bounds);
+}
+
+/** migrate(), answering only the names applied (tests and tools that need no more). */
+export async function applyMigrations(target: DatabaseTarget, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS): Promise<string[]> {
+  return (await migrate(target, bounds)).applied;
 }
 
 /**
