@@ -53,8 +53,8 @@ export type DependencyHealth = {
 
 /**
  * One dependency's state as this process last saw it. Every failed call counts; only a change of
- * state (or of cause while down) writes a log line, so an outage under load is one error line
- * naming the cause, and one warn line when it ends, not one per request.
+ * state writes a log line, so an outage under load is one error line naming its first cause, and
+ * one warn line when it ends, not one per request.
  */
 export function createDependencyHealth(name: DependencyName, logger: Logger, label: string = name): DependencyHealth {
   let up = true;
@@ -74,7 +74,11 @@ export function createDependencyHealth(name: DependencyName, logger: Logger, lab
     failed(error) {
       const now = classifyFailure(error);
       failures.set(now, (failures.get(now) ?? 0) + 1);
-      if (!up && cause === now) return now;
+      if (!up) {
+        // Still down: counted, not logged again (a reconnecting client's causes alternate).
+        cause = now;
+        return now;
+      }
       logger.error({ dependency: name, cause: now, error: summary(error) }, `${label} unavailable: ${now.replace('_', ' ')}`);
       up = false;
       cause = now;
