@@ -27,13 +27,17 @@ export type PrismaUnitOfWork = UnitOfWork & {
   insertAuditBatch: AuditBatchInsert;
 };
 
-/** Reports each outcome of `work` to the database's health (one log line per transition). */
-function tracked<A extends unknown[], T>(health: DependencyHealth | undefined, work: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
+/**
+ * Reports each outcome of `work` to the database's health (one log line per transition). A read
+ * that succeeds says nothing about writes (a held lock, a full disk or a read-only file let reads
+ * through), so only writes report success.
+ */
+function tracked<A extends unknown[], T>(health: DependencyHealth | undefined, work: (...args: A) => Promise<T>, write = true): (...args: A) => Promise<T> {
   if (!health) return work;
   return async (...args) => {
     try {
       const result = await work(...args);
-      health.succeeded();
+      if (write) health.succeeded();
       return result;
     } catch (error) {
       health.failed(error);
@@ -82,7 +86,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     onCommit: (listener) => void listeners.push(listener),
     ping: tracked(health, () => gate.run(() => translateErrors(async () => {
       await db.$queryRawUnsafe('SELECT 1');
-    }))),
+    })), false),
     probeWrite: tracked(health, () => gate.run(() => translateErrors(async () => {
       const value = new Date().toISOString();
       await db.serviceSetting.upsert({ where: { name: PROBE_SETTING }, create: { name: PROBE_SETTING, value }, update: { value }, select: { name: true } });
