@@ -71,7 +71,7 @@ describe('Redis faults', () => {
       phases.push({ name, answers: load.answers.filter((a) => a.at >= from && a.at < to), ready, recovery, up });
     }
     await outage('SIGSTOP', () => redis.pause(), () => redis.resume());
-    await outage('CLIENT PAUSE', () => { spawnSync('redis-cli', ['-p', String(redis.port), 'CLIENT', 'PAUSE', '1800', 'ALL']); }, () => sleep(400));
+    await outage('CLIENT PAUSE', () => { spawnSync('redis-cli', ['-p', String(redis.port), 'CLIENT', 'PAUSE', '1800', 'ALL']); }, async () => { await sleep(400); });
     let restarted: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
     await outage('stopped', () => redis.stop(), async () => { restarted = await startPrivateRedis(redis.port); });
     await sleep(500);

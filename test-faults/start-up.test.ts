@@ -79,7 +79,7 @@ describe('start-up refusals and interrupted first migrations', () => {
     db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
     db.close();
     await refused(t, 'another application\'s SQLite database', { DATABASE_URL: `file:${other}` }, /holds another application's tables \(invoices\)/);
-    assert.equal(new BetterSqlite3(other, { readonly: true }).prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'Client'`).get()!.n as number, 0, 'nothing created in it');
+    assert.equal((new BetterSqlite3(other, { readonly: true }).prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'Client'`).get() as { n: number }).n, 0, 'nothing created in it');
   });
 
   it('a database whose signing keys cannot be decrypted (another KEY_ENCRYPTION_KEY) is refused', async (t) => {
