@@ -67,7 +67,7 @@ describe('start-up refusals and interrupted first migrations', () => {
     assert.doesNotMatch(proc.stdout(), /listening/);
   }
 
-  it('a zero-length, a non-SQLite, or another application\'s SQLite file is refused, not made a new deployment', async (t) => {
+  it('a zero-length, a non-SQLite, or another application\'s SQLite file, or another application\'s PostgreSQL database, is refused, not made a new deployment', async (t) => {
     const empty = path.join(env.dir, 'empty.db');
     closeSync(openSync(empty, 'w'));
     await refused(t, 'zero-length database file', { DATABASE_URL: `file:${empty}` }, /is an empty file; refusing to start/);
@@ -79,6 +79,16 @@ describe('start-up refusals and interrupted first migrations', () => {
     db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
     db.close();
     await refused(t, 'another application\'s SQLite database', { DATABASE_URL: `file:${other}` }, /holds another application's tables \(invoices\)/);
+    const foreign = await createSharedPgDatabase();
+    try {
+      const c = new pg.Client({ connectionString: foreign.url });
+      await c.connect();
+      await c.query('CREATE TABLE invoices (id int PRIMARY KEY)');
+      await c.end();
+      await refused(t, 'another application\'s PostgreSQL database', { DATABASE_URL: foreign.url }, /holds another application's tables \(invoices\); refusing to start/);
+    } finally {
+      await foreign.drop();
+    }
     assert.equal((new BetterSqlite3(other, { readonly: true }).prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'Client'`).get() as { n: number }).n, 0, 'nothing created in it');
   });
 
