@@ -24,6 +24,8 @@ describe('PostgreSQL hangs', () => {
   let database: Awaited<ReturnType<typeof createSharedPgDatabase>>;
   let proxy: TcpProxy;
   const everything: Answer[] = [];
+  /** The first two drills share one service: the second starts from the pool the first one healed. */
+  let shared: Awaited<ReturnType<typeof startDrillService>> | undefined;
   before(async () => {
     database = await createSharedPgDatabase();
     proxy = await startTcpProxy(database.host);
@@ -36,7 +38,7 @@ describe('PostgreSQL hangs', () => {
   });
 
   it('connections that die silently: fast 503s, /readyz unready, and the pool heals by itself once the server is reachable again', async (t) => {
-    const service = await startDrillService(env, { ...BOUNDS, DATABASE_URL: database.via(proxy.port), SHUTDOWN_TIMEOUT: '5' });
+    const service = shared = await startDrillService(env, { ...BOUNDS, DATABASE_URL: database.via(proxy.port), SHUTDOWN_TIMEOUT: '5' });
     const load = startLoad(service, 4);
     await sleep(1500);
     const faultAt = Date.now();
@@ -44,7 +46,7 @@ describe('PostgreSQL hangs', () => {
     await sleep(2500);
     const ready = await request(service.url, { path: '/readyz', timeoutMs: 20_000 });
     const health = await request(service.url, { path: '/healthz' });
-    await sleep(1000);
+    await sleep(2500);
     const healAt = Date.now();
     proxy.heal();
     // Recovery: the first token issued after the server is reachable again (old connections stay dead).
@@ -54,25 +56,25 @@ describe('PostgreSQL hangs', () => {
     const answers = await load.stop();
     everything.push(...answers);
     const during = answers.filter((a) => a.at >= faultAt + 100 && a.at + a.ms < healAt);
-    t.diagnostic(`silent death: ${during.length} answers during the fault ${JSON.stringify(statusCounts(during))}, slowest ${maxMs(during)} ms (bound ${FAULT_BOUND_MS}); /readyz ${ready.status} in ${Math.round(ready.ms)} ms; /healthz ${Math.round(health.ms)} ms; recovery ${recovery?.toFixed(2)} s after the server came back`);
+    // Every request that started while the server was unreachable, whenever it was answered.
+    const started = answers.filter((a) => a.at >= faultAt && a.at < healAt);
+    t.diagnostic(`silent death: ${during.length} answers during the fault ${JSON.stringify(statusCounts(during))}, slowest of ${started.length} started in it ${maxMs(started)} ms (bound ${FAULT_BOUND_MS}); /readyz ${ready.status} in ${Math.round(ready.ms)} ms; /healthz ${Math.round(health.ms)} ms; recovery ${recovery?.toFixed(2)} s after the server came back`);
     assert.ok(during.length > 0);
     assert.ok(during.every((a) => a.status === 503 || a.status === 200), JSON.stringify(statusCounts(during)));
-    assert.ok(maxMs(during) < FAULT_BOUND_MS, `slowest answer during the fault ${maxMs(during)} ms`);
+    assert.ok(maxMs(started) < FAULT_BOUND_MS, `slowest answer to a request started during the fault ${maxMs(started)} ms`);
     assert.equal(ready.status, 503, ready.body);
     assert.equal(health.status, 200);
     assert.ok(recovery !== undefined, 'the service issues tokens again without a restart');
     const steady = answers.filter((a) => a.at >= steadyFrom);
     assert.ok(steady.length > 0 && steady.every((a) => a.status === 200), `after recovery: ${JSON.stringify(statusCounts(steady))}`);
     assert.equal((await request(service.url, { path: '/readyz' })).status, 200);
-    const stopped = await terminate(service);
-    assert.equal(stopped.code, 0, service.process.stderr());
     const audit = await tokensWithoutAuditRow(answers, database.url);
     t.diagnostic(`silent death: tokens received ${audit.received}, with their audit row ${audit.audited}`);
     assert.deepEqual(audit.missing, []);
   });
 
   it('a table lock held for seconds: each request bounded by DATABASE_STATEMENT_TIMEOUT, then issuance resumes', async (t) => {
-    const service = await startDrillService(env, { ...BOUNDS, DATABASE_URL: database.via(proxy.port) });
+    const service = shared ?? await startDrillService(env, { ...BOUNDS, DATABASE_URL: database.via(proxy.port) });
     const load = startLoad(service, 4);
     await sleep(1000);
     const locker = new pg.Client({ connectionString: database.url });
@@ -95,7 +97,8 @@ describe('PostgreSQL hangs', () => {
     assert.ok(during.every((a) => a.status === 503), JSON.stringify(statusCounts(during)));
     assert.ok(maxMs(during) < STATEMENT_MS + 2000, `slowest ${maxMs(during)} ms`);
     assert.ok(recovery !== undefined);
-    await terminate(service);
+    const stopped = await terminate(service);
+    assert.equal(stopped.code, 0, service.process.stderr());
     const audit = await tokensWithoutAuditRow(answers, database.url);
     t.diagnostic(`table lock: tokens received ${audit.received}, with their audit row ${audit.audited}`);
     assert.deepEqual(audit.missing, []);

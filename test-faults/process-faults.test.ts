@@ -8,6 +8,7 @@ import {
 } from './helpers/drill.ts';
 import { createSharedPgDatabase, startPrivatePostgres } from './helpers/services.ts';
 
+const SOAK_SECONDS = 8;
 const ROTATION = { KEY_PREPUBLISH: '2', JWKS_MAX_AGE: '1', KEY_SYNC_INTERVAL: '1' };
 
 /** Whole-process drills that passed before and must stay passing: signals under load, a stopped PostgreSQL, a soak, oversized bodies. */
@@ -126,14 +127,14 @@ describe('process drills', () => {
     await sleep(3000);
     const start = { rss: rssKb(service.pid), fds: openFds(service.pid), at: load.answers.length };
     const samples: number[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < SOAK_SECONDS; i++) {
       await sleep(1000);
       samples.push(rssKb(service.pid));
     }
     const end = { rss: rssKb(service.pid), fds: openFds(service.pid), at: load.answers.length };
     const bodies = [await oversizedBody(service, 'declared'), await oversizedBody(service, 'chunked')];
     const answers = await load.stop();
-    t.diagnostic(`soak: ${end.at - start.at} requests in 12 s ${JSON.stringify(statusCounts(answers))}; RSS ${Math.round(start.rss / 1024)} MiB → ${Math.round(end.rss / 1024)} MiB (max ${Math.round(Math.max(...samples) / 1024)} MiB); open files ${start.fds} → ${end.fds}`);
+    t.diagnostic(`soak: ${end.at - start.at} requests in ${SOAK_SECONDS} s ${JSON.stringify(statusCounts(answers))}; RSS ${Math.round(start.rss / 1024)} MiB → ${Math.round(end.rss / 1024)} MiB (max ${Math.round(Math.max(...samples) / 1024)} MiB); open files ${start.fds} → ${end.fds}`);
     for (const b of bodies) t.diagnostic(`body ${b.kind}: answered ${b.status} after ${b.bytes} bytes sent (${(b.bytes / 1048576).toFixed(2)} MiB), connection closed ${b.closed} in ${b.ms} ms`);
     assert.deepEqual(Object.keys(statusCounts(answers)), ['200']);
     assert.ok(end.rss < start.rss * 1.5 + 20 * 1024, `RSS grew from ${start.rss} to ${end.rss} kB`);
