@@ -11,7 +11,11 @@ export type MetadataRules = {
   grantTypes: readonly string[];
   maxAccessTokenTtl: number;
   issuer: string;
+  /** The audience of Txn-Tokens (TXN_TOKEN_TRUST_DOMAIN): an exchange policy may name it though it need not be a URI. */
+  txnTrustDomain: string;
+  adminAudience: string;
 };
+
 
 /**
  * The RFC 7591 / RFC 8705 fields that key- and certificate-based methods use; their shape depends
@@ -41,8 +45,33 @@ function buildFields(rules: MetadataRules) {
     audience: z.array(audienceEntry).max(20).refine((v) => new Set(v).size === v.length, 'must not repeat an audience'),
     access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    token_exchange: tokenExchangePolicy(rules).nullable(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
   };
+}
+
+const unique = (v: readonly string[]) => new Set(v).size === v.length;
+
+/**
+ * RFC 8693 exchange policy. Exchanged tokens never reach the admin API: an admin scope or the admin
+ * audience cannot be granted through an exchange, only to a client itself.
+ */
+function tokenExchangePolicy(rules: MetadataRules) {
+  const uri = z.string().max(2000).refine(isAbsoluteUriWithoutFragment, 'must be an absolute URI without a fragment');
+  // The trust domain defaults to ISSUER: that value names Txn-Tokens here, never an access token for ourselves.
+  const target = z.string().max(2000)
+    .refine((v) => v === rules.txnTrustDomain || isAbsoluteUriWithoutFragment(v), 'must be an absolute URI without a fragment, or the Txn-Token trust domain')
+    .refine((v) => v !== rules.adminAudience && (v !== rules.issuer || v === rules.txnTrustDomain), 'must not be the admin audience or the issuer');
+  return z.strictObject({
+    subject_issuers: z.array(uri).min(1).max(20).refine(unique, 'must not repeat an issuer'),
+    subject_audiences: z.array(uri.refine((v) => v !== rules.adminAudience, 'must not be the admin audience')).max(20).refine(unique, 'must not repeat an audience').default([]),
+    audience: z.array(target).min(1).max(20).refine(unique, 'must not repeat an audience'),
+    scope: z.string().max(2000).refine((v) => v === '' || v.split(' ').every((t) => SCOPE_TOKEN.test(t)), 'must be space-delimited scope tokens (RFC 6749 §3.3)')
+      .refine((v) => !v.split(' ').some((t) => t.startsWith('admin:')), 'must not contain an admin scope'),
+  }).refine((p) => !p.subject_issuers.includes(rules.issuer) || p.subject_audiences.length > 0, {
+    message: 'subject_audiences is required when subject_issuers names this service: the audiences of tokens sent to this client',
+    path: ['subject_audiences'],
+  });
 }
 
 /** Registration (POST /admin/clients) and update (PATCH) bodies; unknown fields are refused by name. */
@@ -57,6 +86,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     audience: f.audience.default([]),
     access_token_ttl: f.access_token_ttl.optional(),
     subject: f.subject.optional(),
+    token_exchange: f.token_exchange.optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });
   const update = z.strictObject({
@@ -67,6 +97,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     audience: f.audience.optional(),
     access_token_ttl: f.access_token_ttl.nullable().optional(),
     subject: f.subject.optional(),
+    token_exchange: f.token_exchange.optional(),
     disabled: z.boolean().optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });

@@ -5,7 +5,8 @@ import { NotFound, ValidationFailed } from '../shared/errors.ts';
 import { randomToken } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
-import type { Client, ClientChanges, NewClient } from './client.ts';
+import { JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from '../oauth/token-exchange/token-types.ts';
+import type { Client, ClientChanges, NewClient, TokenExchangePolicy } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
 import { issueSecret, type SecretHasher } from './client-secret.ts';
@@ -58,6 +59,21 @@ function methodFields(m: MethodMetadata): Pick<Client, 'jwks' | 'jwksUri' | 'tok
   };
 }
 
+/** The grants that issue tokens for another subject, and so need an exchange policy. */
+const DELEGATING_GRANTS: readonly string[] = [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT];
+
+type ExchangePolicyInput = { subject_issuers: string[]; subject_audiences: string[]; audience: string[]; scope: string };
+
+function exchangePolicyOf(input: ExchangePolicyInput | null | undefined): TokenExchangePolicy | null {
+  if (!input) return null;
+  return {
+    subjectIssuers: input.subject_issuers,
+    subjectAudiences: input.subject_audiences,
+    audience: input.audience,
+    scopes: input.scope === '' ? [] : [...new Set(input.scope.split(' '))],
+  };
+}
+
 export const MAX_GRACE_SECONDS = 30 * 86400;
 
 export function createClientService(deps: ClientServiceDeps) {
@@ -68,6 +84,14 @@ export function createClientService(deps: ClientServiceDeps) {
     const issues = methodMetadataIssues(m, { allowInsecureJwksUri: deps.allowInsecureJwksUri });
     if (issues.length) throw new ValidationFailed(issues);
     return m;
+  }
+
+  /** Exchange rights go with the grant type: one without the other is a registration mistake, refused by name. */
+  function checkExchangePolicy(grantTypes: readonly string[], policy: TokenExchangePolicy | null): TokenExchangePolicy | null {
+    const granted = grantTypes.filter((g) => DELEGATING_GRANTS.includes(g));
+    if (granted.length && !policy) throw new ValidationFailed([{ name: 'token_exchange', reason: `is required when grant_types includes ${granted.join(' or ')}` }]);
+    if (!granted.length && policy) throw new ValidationFailed([{ name: 'grant_types', reason: `must include ${DELEGATING_GRANTS.join(' or ')} when token_exchange is set` }]);
+    return policy;
   }
 
   const newSecret = (expiresAt: Date | null = null, secret?: string) => issueSecret(hasher, expiresAt, secret);
@@ -108,6 +132,7 @@ export function createClientService(deps: ClientServiceDeps) {
         accessTokenTtl: input.access_token_ttl ?? null,
         subject: input.subject ?? clientId,
         ...methodFields(method),
+        tokenExchange: checkExchangePolicy(input.grant_types, exchangePolicyOf(input.token_exchange)),
         disabled: false,
       }, ctx);
     },
@@ -152,6 +177,9 @@ export function createClientService(deps: ClientServiceDeps) {
           ...methodFields(merged),
           ...(input.disabled !== undefined && { disabled: input.disabled }),
         };
+        const tokenExchange = input.token_exchange === undefined ? existing.tokenExchange : exchangePolicyOf(input.token_exchange);
+        checkExchangePolicy(changes.grantTypes ?? existing.grantTypes, tokenExchange);
+        if (input.token_exchange !== undefined) changes.tokenExchange = tokenExchange;
         guard.checkGrant(ctx.actorScopes, { scopes: changes.scopes ?? existing.scopes, audience: changes.audience ?? existing.audience });
         const updated = await stores.clients.update(clientId, changes);
         const hadSecret = secretMethods.has(existing.tokenEndpointAuthMethod);

@@ -7,6 +7,7 @@ import type { DatabaseTarget } from './database-target.ts';
 import { migrationsDir, schemaFor } from './prisma-schema.ts';
 import { openSchemaEngine, type SchemaEngine } from './schema-engine.ts';
 import { DEFAULT_DATABASE_BOUNDS, type DatabaseBounds } from './database-bounds.ts';
+import { SqliteFileInUse, sqliteFileInUse } from './sqlite-file.ts';
 
 const LOCKFILE = 'migration_lock.toml';
 const noFilters = { externalTables: [], externalEnums: [] };
@@ -93,8 +94,16 @@ export async function migrate(target: DatabaseTarget, bounds: DatabaseBounds = D
     renameSync(staging, target.file);
     return { applied, repaired: [] };
   }
+  // A SQLite file another process holds open is refused in one line (SqliteFileInUse), before the
+  // engine tries or, when the other process opened it in between, in place of the engine's error.
+  if (target.provider === 'sqlite' && sqliteFileInUse(target.file)) throw new SqliteFileInUse(target.file);
   const repaired = await repairInterruptedMigrations(target, bounds);
-  return { applied: await deploy(target, bounds), repaired };
+  try {
+    return { applied: await deploy(target, bounds), repaired };
+  } catch (error) {
+    if (target.provider === 'sqlite' && sqliteFileInUse(target.file)) throw new SqliteFileInUse(target.file);
+    throw error;
+  }
 }
 
 function deploy(target: DatabaseTarget, bounds: DatabaseBounds): Promise<string[]> {

@@ -10,6 +10,7 @@ import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
 import type { DependencyHealth } from './dependency-health.ts';
 import { DEFAULT_DATABASE_BOUNDS, type DatabaseBounds } from './database-bounds.ts';
+import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
@@ -18,6 +19,7 @@ function storesOn(db: DbTransaction, changes: ChangeRecorder): Stores {
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
     audit: createPrismaAuditRepository(db),
+    trustedIssuers: createPrismaTrustedIssuerRepository(db, changes),
   };
 }
 
@@ -67,6 +69,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
+      trustedIssuers: gated(plain.trustedIssuers, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
     },
