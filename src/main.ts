@@ -10,8 +10,8 @@ import { createLogger, type Logger } from './shared/logger.ts';
 
 /** How much earlier than SHUTDOWN_TIMEOUT a cluster worker ends its own shutdown. */
 const WORKER_SHUTDOWN_MARGIN_MS = 300;
-/** The hard exit comes this long after the bound, only if the bounded shutdown itself got stuck. */
-const HARD_EXIT_SLACK_MS = 200;
+/** The hard exit comes at the bound itself: only a shutdown that got stuck meets it. */
+const HARD_EXIT_SLACK_MS = 0;
 
 function announceBootstrap(bootstrap: BootstrapResult, config: Config, logger: Logger): void {
   if (!bootstrap.created || !bootstrap.generatedSecret) return;
