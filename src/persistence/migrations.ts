@@ -39,6 +39,8 @@ async function withEngine<T>(target: DatabaseTarget, work: (engine: SchemaEngine
   }
 }
 
+/** The advisory lock Prisma's schema engine takes on PostgreSQL while it migrates. */
+const PRISMA_MIGRATION_LOCK = 72707369;
 const UNFINISHED = `SELECT "migration_name" AS name FROM "_prisma_migrations" WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL`;
 const ROLL_BACK = `UPDATE "_prisma_migrations" SET "rolled_back_at" = CURRENT_TIMESTAMP WHERE "finished_at" IS NULL AND "rolled_back_at" IS NULL`;
 
@@ -62,10 +64,15 @@ export async function repairInterruptedMigrations(target: DatabaseTarget, bounds
       database.close();
     }
   }
-  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: bounds.connectMs, query_timeout: bounds.statementMs + 1000 });
+  // No query timeout: the lock below waits for another process's migration, which may rightly be long.
+  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: bounds.connectMs });
   client.on('error', () => undefined);
   await client.connect();
   try {
+    // The schema engine's own advisory lock: a migration another instance is applying right now is
+    // "started, not finished" too, and must not be taken for an interrupted one. Once we hold the
+    // lock, an unfinished row can only belong to a process that died (its session, and its lock, with it).
+    await client.query(`SELECT pg_advisory_lock(${PRISMA_MIGRATION_LOCK})`);
     const present = await client.query(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS present`);
     if (!present.rows[0]?.present) return [];
     const names = (await client.query<{ name: string }>(UNFINISHED)).rows.map((r) => r.name);
