@@ -12,6 +12,7 @@ import { createSecretRehash } from './clients/secret-rehash.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
+import { registerDependencyMetrics } from './http/ops/dependency-metrics.ts';
 import { createMetrics } from './http/ops/metrics.ts';
 import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
@@ -32,7 +33,10 @@ import { openDatabase } from './persistence/prisma-client.ts';
 import { createDatabaseReplayCache } from './persistence/database-replay-cache.ts';
 import { createPrismaUnitOfWork } from './persistence/prisma-unit-of-work.ts';
 import { createPrismaSettingRepository } from './persistence/prisma-setting-repository.ts';
+import { databaseBounds } from './persistence/database-check.ts';
+import { createDependencyHealth } from './persistence/dependency-health.ts';
 import { connectRedis } from './persistence/redis-connection.ts';
+import { createRedisGuard, withCounterFallback, withReplayFallback } from './persistence/redis-fallback.ts';
 import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
 import { createRedisWindowCounter } from './persistence/redis-window-counter.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
@@ -56,8 +60,10 @@ const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, n
  * are applied by the caller (main.ts, tests) before this runs.
  */
 export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
-  const opened = await openDatabase(config.database);
-  const uow = createPrismaUnitOfWork(opened, config.database);
+  const bounds = databaseBounds(config);
+  const databaseHealth = createDependencyHealth('database', logger, config.database.provider === 'sqlite' ? 'database (SQLite)' : 'database (PostgreSQL)');
+  const opened = await openDatabase(config.database, bounds);
+  const uow = createPrismaUnitOfWork(opened, config.database, bounds, databaseHealth);
   // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
   const ring = loadKeyRing(config);
   const hasher = createSecretHasher(ring);
@@ -65,16 +71,22 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const audit = createAuditService({ clock });
   const keys = createKeyService({ uow, sealer, audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const redisHealth = config.redisUrl ? createDependencyHealth('redis', logger, 'Redis') : undefined;
+  const redis = config.redisUrl
+    ? await connectRedis(config.redisUrl, logger, { connectMs: config.timeouts.redisConnect, commandMs: config.timeouts.redisCommand }, redisHealth)
+    : undefined;
+  // Redis is optional for issuance: its calls fall back to this process's state while it is down.
+  const redisGuard = redis && redisHealth ? createRedisGuard(redis, redisHealth, config.timeouts.redisCommand) : undefined;
   const feed: ChangeFeed = opened.driver.provider === 'postgresql'
     ? await createPostgresChangeFeed({
       connectionString: config.database.url,
+      connectTimeoutMs: bounds.connectMs,
       notify: async (channel, payload) => {
         await (opened.driver as { pool: import('pg').Pool }).pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
       },
       logger,
     })
-    : redis ? await createRedisChangeFeed(redis, logger) : createLocalChangeFeed(shared?.ipc);
+    : redis ? await createRedisChangeFeed(redis, logger, { url: config.redisUrl!, connectMs: config.timeouts.redisConnect }) : createLocalChangeFeed(shared?.ipc);
   uow.onCommit((changes) => feed.publish(changes));
   const directory = createClientDirectory({
     load: (id) => uow.stores.clients.findForAuthentication(id),
@@ -110,8 +122,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     : undefined;
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
 
-  const replay = redis ? createRedisReplayCache(redis, clock) : createDatabaseReplayCache(opened, uow.gate, clock);
-  const counter = redis ? createRedisWindowCounter(redis) : shared?.counter ?? createMemoryWindowCounter();
+  const replay = redis && redisGuard
+    ? withReplayFallback(redisGuard, createRedisReplayCache(redis, clock), clock)
+    : createDatabaseReplayCache(opened, uow.gate, clock);
+  const localCounter = shared?.counter ?? createMemoryWindowCounter();
+  const counter = redis && redisGuard ? withCounterFallback(redisGuard, createRedisWindowCounter(redis), localCounter) : localCounter;
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
@@ -122,6 +137,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     hasher, clock, replay, remoteJwks, externalTokens, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
   });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  const dependencies = redisHealth ? [databaseHealth, redisHealth] : [databaseHealth];
+  registerDependencyMetrics(metrics.registry, dependencies);
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
   const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
@@ -143,7 +160,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
     }),
     metrics: metrics.tokens,
-    onUnexpectedError: (error, context) => logger.error({ err: error, requestId: context.requestId }, 'unexpected error on POST /token'),
+    onUnexpectedError: (error, context) => logger.error({ err: error, requestId: context.requestId, route: '/token' }, 'unexpected error on POST /token'),
   });
   const schemas = createClientMetadataSchemas({
     authMethods: methods.map((m) => m.name),
@@ -176,6 +193,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     renderMetrics: shared ? () => shared.clusterMetrics() : () => metrics.registry.metrics(),
     feed,
     directory,
+    dependencies,
+    /** Optional dependencies down right now, for /readyz (they do not make the service unready). */
+    degradedDependencies: () => (redisGuard && !redisGuard.check() ? ['redis'] : []),
     grants,
     verifyOwnToken,
     tokenEndpoint,

@@ -8,6 +8,11 @@ import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { prepareDeployment, startService } from './server.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 
+/** How much earlier than SHUTDOWN_TIMEOUT a cluster worker ends its own shutdown. */
+const WORKER_SHUTDOWN_MARGIN_MS = 300;
+/** The hard exit comes at the bound itself: only a shutdown that got stuck meets it. */
+const HARD_EXIT_SLACK_MS = 0;
+
 function announceBootstrap(bootstrap: BootstrapResult, config: Config, logger: Logger): void {
   if (!bootstrap.created || !bootstrap.generatedSecret) return;
   // Kept in a 0600 file and shown once on stderr: never on stdout, where the JSON log stream goes.
@@ -23,13 +28,21 @@ function announceBootstrap(bootstrap: BootstrapResult, config: Config, logger: L
   );
 }
 
-/** The signals run `stop` once, then exit with its code. */
-function onSignals(logger: Logger, stop: () => Promise<number>, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
+/**
+ * The signals run `stop` once, then exit with its code. `hardBoundMs` is the last word: whatever
+ * `stop` is still waiting for (a database that hangs, a start-up still under way), the process exits
+ * non-zero then.
+ */
+function onSignals(logger: Logger, stop: () => Promise<number>, hardBoundMs: number, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    setTimeout(() => {
+      logger.error('shutdown did not finish within SHUTDOWN_TIMEOUT; exiting');
+      process.exit(1);
+    }, hardBoundMs).unref();
     stop().then(
       (code) => process.exit(code),
       (error: unknown) => {
@@ -51,11 +64,15 @@ async function serve(config: Config, logger: Logger, worker: boolean): Promise<v
   });
   // In a worker, SIGINT comes to the whole process group at once: the primary orders the stop.
   if (worker) process.on('SIGINT', () => undefined);
+  // A worker keeps a little of the bound back, so its primary (which kills at SHUTDOWN_TIMEOUT) sees it exit by itself.
+  const boundMs = Math.max(0, config.shutdownTimeout * 1000 - (worker ? WORKER_SHUTDOWN_MARGIN_MS : 0));
+  const startedAt = { at: 0 };
   onSignals(logger, async () => {
+    startedAt.at = Date.now();
     await ready;
-    await service?.stop();
-    return 0;
-  }, worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT']);
+    if (!service) return 1;
+    return (await service.stop(Math.max(0, boundMs - (Date.now() - startedAt.at)))) ? 0 : 1;
+  }, boundMs + HARD_EXIT_SLACK_MS, worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT']);
   const ask = worker ? createPrimaryClient() : undefined;
   try {
     service = await startService(config, logger, undefined, ask
@@ -84,9 +101,9 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   const metricsServer = config.metricsPort === undefined ? undefined
     : await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => primary.clusterMetrics() });
   onSignals(logger, async () => {
-    await metricsServer?.close();
+    void metricsServer?.close();
     return primary.stop(config.shutdownTimeout * 1000);
-  });
+  }, config.shutdownTimeout * 1000 + HARD_EXIT_SLACK_MS);
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config/load-config.ts';
-import { applyMigrations } from './persistence/migrations.ts';
+import { checkDatabase, databaseBounds } from './persistence/database-check.ts';
+import { migrate as applyMigrations } from './persistence/migrations.ts';
 import { createLogger } from './shared/logger.ts';
 
 /**
@@ -19,7 +20,11 @@ async function migrate(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const applied = await applyMigrations(config.database);
+  // As start-up does: the database answers within its bound and is ours; an interrupted migration is repaired first.
+  const bounds = databaseBounds(config);
+  await checkDatabase(config.database, bounds);
+  const { applied, repaired } = await applyMigrations(config.database, bounds);
+  if (repaired.length) logger.warn({ migrations: repaired }, 'interrupted migrations found (recorded as started, never committed); applying them again');
   logger.info({ migrations: applied, database: config.database.provider }, applied.length ? 'database migrations applied' : 'database schema up to date');
 }
 

@@ -9,7 +9,8 @@ import { createContainer, type Container, type ProcessShared } from './container
 import { reportKeyEncryptionKeyUse } from './keys/kek-rewrap.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
-import { applyMigrations } from './persistence/migrations.ts';
+import { checkDatabase, databaseBounds } from './persistence/database-check.ts';
+import { migrate } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 
@@ -20,9 +21,34 @@ export type RunningService = {
   bootstrap: BootstrapResult;
   /** The port of the METRICS_PORT listener, when there is one. */
   metricsPort: number | undefined;
-  /** Stops accepting connections, lets in-flight requests finish (up to the timeout), closes the database. */
-  stop(timeoutMs?: number): Promise<void>;
+  /**
+   * Stops accepting connections, lets in-flight requests finish, closes the database, all within
+   * timeoutMs (SHUTDOWN_TIMEOUT) whatever the database does. Requests still in flight near the end
+   * are answered 503; resolves false when that happened or the database did not close in time.
+   */
+  stop(timeoutMs?: number): Promise<boolean>;
 };
+
+/** The last part of SHUTDOWN_TIMEOUT, kept for answering what is still in flight and closing the database. */
+const SHUTDOWN_CLOSE_SHARE_MS = 1000;
+
+/** Resolves true when `work` settles before `deadline` (epoch ms), false when time runs out first. */
+function settlesBefore(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(() => true, () => true),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const SHUTDOWN_ANSWER = JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the service is shutting down; retry' });
+
+/** Migrations (after repairing an interrupted one), each step bounded, each outcome logged once. */
+async function migrateDatabase(config: Config, logger: Logger): Promise<void> {
+  const { applied, repaired } = await migrate(config.database, databaseBounds(config));
+  if (repaired.length) logger.warn({ migrations: repaired }, 'interrupted migrations found (recorded as started, never committed); applying them again');
+  if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+}
 
 /** Node's own limits, set so slow or oversized requests cannot hold the server (ASVS 2.4.1). */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -68,8 +94,8 @@ async function checkKeyEncryptionKeys(container: Container, logger: Logger): Pro
  * engine for a SQLite file); a single process does the same inside startService.
  */
 export async function prepareDeployment(config: Config, logger: Logger): Promise<BootstrapResult> {
-  const applied = await applyMigrations(config.database);
-  if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+  await checkDatabase(config.database, databaseBounds(config));
+  await migrateDatabase(config, logger);
   const container = await createContainer(config, logger);
   try {
     await container.keys.load();
@@ -82,10 +108,9 @@ export async function prepareDeployment(config: Config, logger: Logger): Promise
 
 /** migrate → build services → signing key → bootstrap admin → listen. Shared by main.ts and the tests. */
 export async function startService(config: Config, logger: Logger, clock?: Clock, options: StartOptions = {}): Promise<RunningService> {
-  if (options.migrate !== false) {
-    const applied = await applyMigrations(config.database);
-    if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
-  }
+  // Start-up never hangs and never guesses: the database answers within its bound and is ours (or new).
+  await checkDatabase(config.database, databaseBounds(config));
+  if (options.migrate !== false) await migrateDatabase(config, logger);
   const container = await createContainer(config, logger, clock, options.shared);
   try {
     await container.keys.load();
@@ -146,16 +171,31 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       bootstrap,
       metricsPort: metricsServer?.port,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
-        await scheduler.stop();
-        await metricsServer?.close();
+        const deadline = Date.now() + timeoutMs;
+        const drainUntil = deadline - Math.min(SHUTDOWN_CLOSE_SHARE_MS, timeoutMs / 4);
         stopping = true;
         for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
-        await closed;
-        clearTimeout(timer);
-        await container.close();
+        // A rotation in progress may be waiting on the database too: it gets the same bound.
+        const schedulerStopped = scheduler.stop();
+        void metricsServer?.close();
+        let clean = await settlesBefore(Promise.all([closed, schedulerStopped]), drainUntil);
+        if (!clean) {
+          const late = [...unsent].filter((res) => !res.headersSent);
+          logger.error({ inFlight: late.length }, 'SHUTDOWN_TIMEOUT reached: answering 503 to the requests still in flight');
+          for (const res of late) {
+            res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Retry-After': '1', Connection: 'close' }).end(SHUTDOWN_ANSWER);
+          }
+          // Each 503 is written; then every connection still open is closed.
+          await new Promise((resolve) => setImmediate(resolve));
+          server.closeAllConnections();
+        }
+        if (!(await settlesBefore(container.close(), deadline))) {
+          logger.error('SHUTDOWN_TIMEOUT reached: the database connections did not close in time');
+          clean = false;
+        }
+        return clean;
       },
     };
   } catch (error) {

@@ -230,12 +230,12 @@ test('self-check: expectMatchesOpenApi on sample responses', () => {
     '/metrics',
   );
   expectMatchesOpenApi(
-    { status: 503, headers: json, body: { status: 'unavailable', checks: { database: 'unavailable', signing_key: 'ok' } } },
+    { status: 503, headers: json, body: { status: 'unavailable', checks: { database: 'unavailable', audit_store: 'unavailable', signing_key: 'ok' } } },
     'GET',
     '/readyz',
   );
   assert.throws(
-    () => expectMatchesOpenApi({ status: 200, headers: json, body: { status: 'ready', checks: { database: 'unavailable', signing_key: 'ok' } } }, 'GET', '/readyz'),
+    () => expectMatchesOpenApi({ status: 200, headers: json, body: { status: 'ready', checks: { database: 'unavailable', audit_store: 'ok', signing_key: 'ok' } } }, 'GET', '/readyz'),
     /database/,
   );
 });

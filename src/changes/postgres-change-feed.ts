@@ -10,6 +10,8 @@ const MAX_RECONNECT_DELAY_MS = 5_000;
 
 export type PostgresChangeFeedOptions = {
   connectionString: string;
+  /** DATABASE_CONNECT_TIMEOUT. */
+  connectTimeoutMs?: number;
   /** Sends NOTIFY; the service's own pool, so publishing needs no extra connection. */
   notify: (channel: string, payload: string) => Promise<void>;
   logger: Logger;
@@ -70,7 +72,7 @@ export async function createPostgresChangeFeed(opts: PostgresChangeFeedOptions):
   }
 
   async function connect(): Promise<void> {
-    const c = new pg.Client({ connectionString: opts.connectionString, connectionTimeoutMillis: 3_000, keepAlive: true });
+    const c = new pg.Client({ connectionString: opts.connectionString, connectionTimeoutMillis: opts.connectTimeoutMs ?? 3_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: HEARTBEAT_TIMEOUT_MS * 2 });
     c.on('error', () => drop(c));
     c.on('end', () => drop(c));
     c.on('notification', (message) => {

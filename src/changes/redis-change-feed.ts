@@ -1,4 +1,4 @@
-import type { RedisConnection } from '../persistence/redis-connection.ts';
+import { connectWithin, type RedisConnection } from '../persistence/redis-connection.ts';
 import type { Logger } from '../shared/logger.ts';
 import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
 
@@ -9,7 +9,7 @@ const CHANNEL = 'idb:changes';
  * nothing else). Its reconnects are Redis's own; each one resets the listeners, since messages
  * published while it was away are gone.
  */
-export async function createRedisChangeFeed(redis: RedisConnection, logger: Logger): Promise<ChangeFeed> {
+export async function createRedisChangeFeed(redis: RedisConnection, logger: Logger, bound: { url: string; connectMs: number } = { url: 'redis://', connectMs: 2000 }): Promise<ChangeFeed> {
   const subscriber = redis.duplicate();
   let live = false;
   let closed = false;
@@ -29,7 +29,7 @@ export async function createRedisChangeFeed(redis: RedisConnection, logger: Logg
   subscriber.on('reconnecting', () => setLive(false));
   // 'ready' comes before the subscription is restored; the resubscribe is Redis client's own.
   subscriber.on('ready', () => setTimeout(() => subscriber.isReady && setLive(true), 0));
-  await subscriber.connect();
+  await connectWithin(subscriber, bound.url, bound.connectMs);
   await subscriber.subscribe(CHANNEL, (message) => {
     const change = decodeChange(message);
     if (change) listeners.changed(change);

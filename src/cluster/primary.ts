@@ -89,8 +89,8 @@ export function startPrimary(opts: { workers: number; logger: Logger; onListenin
         else w.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGTERM' ? 0 : 1)));
       }));
       for (const w of workers) w.process.kill('SIGTERM');
-      // The workers bound their own drain by SHUTDOWN_TIMEOUT; past that, and a margin, they are killed.
-      const timer = setTimeout(() => workers.forEach((w) => w.isDead() || w.process.kill('SIGKILL')), timeoutMs + 2_000);
+      // The workers bound their own shutdown a little inside SHUTDOWN_TIMEOUT; one still alive at the bound is killed.
+      const timer = setTimeout(() => workers.forEach((w) => w.isDead() || w.process.kill('SIGKILL')), timeoutMs);
       const codes = await Promise.all(exits);
       clearTimeout(timer);
       return codes.every((c) => c === 0) ? 0 : 1;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDurationSeconds } from '../shared/duration.ts';
+import { parseDurationMillis, parseDurationSeconds } from '../shared/duration.ts';
 
 export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
@@ -12,6 +12,16 @@ const duration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return seconds;
+});
+
+/** A timeout: "250ms", "2s" or plain seconds; in milliseconds. */
+const millis = z.string().transform((text, ctx) => {
+  const ms = parseDurationMillis(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a timeout like "500ms", "2s" or "2", got "${text}"` });
+    return z.NEVER;
+  }
+  return ms;
 });
 
 const count = z.string().regex(/^\d{1,9}$/, 'expected a whole number').transform(Number);
@@ -84,6 +94,18 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT: duration.default(10).describe('how long SIGTERM waits for in-flight requests'),
   METRICS_PORT: count.pipe(z.number().max(65535)).optional()
     .describe('serve /metrics on this port only (with denial reasons), not on PORT; unset: /metrics on PORT without reasons'),
+  DATABASE_CONNECT_TIMEOUT: millis.pipe(z.number().min(100)).default(3000)
+    .describe('PostgreSQL: how long opening a connection may take (pool, migrations, change feed, start-up check)'),
+  DATABASE_STATEMENT_TIMEOUT: millis.pipe(z.number().min(100)).default(5000)
+    .describe('how long one statement may run or wait for a lock (PostgreSQL statement_timeout and lock_timeout, a client-side bound 1 s later for a dead connection; SQLite: the asynchronous lock wait)'),
+  DATABASE_IDLE_TIMEOUT: millis.pipe(z.number().min(1000)).default(30000)
+    .describe('PostgreSQL: an idle pooled connection is closed after this long'),
+  SQLITE_SYNCHRONOUS: z.enum(['full', 'normal']).default('full')
+    .describe('SQLite synchronous pragma: full survives power loss, normal only a process crash'),
+  REDIS_CONNECT_TIMEOUT: millis.pipe(z.number().min(100)).default(2000)
+    .describe('how long connecting to Redis may take at start-up and on each reconnect'),
+  REDIS_COMMAND_TIMEOUT: millis.pipe(z.number().min(50)).default(500)
+    .describe('how long one Redis command may take before the in-process fallback answers'),
   WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()
     .describe('worker processes serving the port; default: the CPUs available to the process (cgroup quota included)'),
 });

@@ -63,6 +63,9 @@ export type Config = Readonly<{
   shutdownTimeout: number;
   /** The private metrics listener, when configured. */
   metricsPort: number | undefined;
+  /** Dependency bounds in milliseconds (docs/reliability.md). */
+  timeouts: Readonly<{ databaseConnect: number; databaseStatement: number; databaseIdle: number; redisConnect: number; redisCommand: number }>;
+  sqliteSynchronous: 'full' | 'normal';
   /** Worker processes (cluster mode when above 1). */
   webConcurrency: number;
 }>;
@@ -244,5 +247,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
     metricsPort: v.METRICS_PORT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
+    timeouts: Object.freeze({
+      databaseConnect: v.DATABASE_CONNECT_TIMEOUT,
+      databaseStatement: v.DATABASE_STATEMENT_TIMEOUT,
+      databaseIdle: v.DATABASE_IDLE_TIMEOUT,
+      redisConnect: v.REDIS_CONNECT_TIMEOUT,
+      redisCommand: v.REDIS_COMMAND_TIMEOUT,
+    }),
+    sqliteSynchronous: v.SQLITE_SYNCHRONOUS,
   });
 }

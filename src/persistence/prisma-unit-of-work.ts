@@ -8,6 +8,8 @@ import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
+import type { DependencyHealth } from './dependency-health.ts';
+import { DEFAULT_DATABASE_BOUNDS, type DatabaseBounds } from './database-bounds.ts';
 import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
@@ -27,9 +29,30 @@ export type PrismaUnitOfWork = UnitOfWork & {
   insertAuditBatch: AuditBatchInsert;
 };
 
-export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget): PrismaUnitOfWork {
+/**
+ * Reports each outcome of `work` to the database's health (one log line per transition). A read
+ * that succeeds says nothing about writes (a held lock, a full disk or a read-only file let reads
+ * through), so only writes report success.
+ */
+function tracked<A extends unknown[], T>(health: DependencyHealth | undefined, work: (...args: A) => Promise<T>, write = true): (...args: A) => Promise<T> {
+  if (!health) return work;
+  return async (...args) => {
+    try {
+      const result = await work(...args);
+      if (write) health.succeeded();
+      return result;
+    } catch (error) {
+      health.failed(error);
+      throw error;
+    }
+  };
+}
+
+const PROBE_SETTING = 'readiness.probe';
+
+export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS, health?: DependencyHealth): PrismaUnitOfWork {
   const { db, driver } = opened;
-  const gate = target.provider === 'sqlite' ? createSerialGate() : openGate;
+  const gate = target.provider === 'sqlite' ? createSerialGate({ lockWaitMs: bounds.statementMs }) : openGate;
   const listeners: CommitListener[] = [];
   /** Passes committed changes on; a failing listener (a feed that is down) cannot undo a commit. */
   async function committed(changes: readonly Change[]): Promise<void> {
@@ -38,7 +61,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
   }
   // Outside a transaction a write is committed when its statement returns.
   const plain = storesOn(db, { record: (change) => void committed([change]) });
-  const insertAuditBatch = driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool);
+  const insertAuditBatch = tracked(health, driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool));
   const audit = gated(plain.audit, gate);
   return {
     gate,
@@ -51,18 +74,26 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
     },
     async transaction(work) {
-      const changes: Change[] = [];
-      const result = await gate.run(() => translateErrors(() => db.$transaction(
-        (tx) => work(storesOn(tx, { record: (change) => void changes.push(change) })),
-        { timeout: 10_000, maxWait: 5_000 },
-      )));
+      let changes: Change[] = [];
+      // The gate may run this again after a lock wait (SQLite): each attempt records its own changes.
+      const result = await gate.run(() => {
+        changes = [];
+        return translateErrors(() => db.$transaction(
+          (tx) => work(storesOn(tx, { record: (change) => void changes.push(change) })),
+          { timeout: 10_000, maxWait: 5_000 },
+        ));
+      });
       await committed(changes);
       return result;
     },
     onCommit: (listener) => void listeners.push(listener),
-    ping: () => gate.run(() => translateErrors(async () => {
+    ping: tracked(health, () => gate.run(() => translateErrors(async () => {
       await db.$queryRawUnsafe('SELECT 1');
-    })),
+    })), false),
+    probeWrite: tracked(health, () => gate.run(() => translateErrors(async () => {
+      const value = new Date().toISOString();
+      await db.serviceSetting.upsert({ where: { name: PROBE_SETTING }, create: { name: PROBE_SETTING, value }, update: { value }, select: { name: true } });
+    }))),
     close: () => closeDatabase(opened),
   };
 }

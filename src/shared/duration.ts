@@ -6,3 +6,12 @@ export function parseDurationSeconds(text: string): number | undefined {
   if (!match) return undefined;
   return Number(match[1]) * UNIT_SECONDS[match[2] || 's']!;
 }
+
+const UNIT_MILLIS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/** "250ms", "2s", "2" (seconds), "1m" → milliseconds; undefined when not a duration. For timeouts below a second. */
+export function parseDurationMillis(text: string): number | undefined {
+  const match = /^(\d{1,9})(ms|s|m)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_MILLIS[match[2] || 's']!;
+}

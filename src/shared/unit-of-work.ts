@@ -27,5 +27,10 @@ export type UnitOfWork = {
   onCommit(listener: CommitListener): void;
   /** Resolves when the database answers a trivial query; throws StorageUnavailable otherwise. */
   ping(): Promise<void>;
+  /**
+   * Commits one small write to the database the audit rows go to (a ServiceSetting row), so a full
+   * disk, a read-only file or a held lock shows before a token request meets it.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 };

@@ -351,3 +351,23 @@ describe('loadConfig listener limits', () => {
     assert.equal(config.maxConnections, 0);
   });
 });
+
+describe('loadConfig dependency bounds', () => {
+  it('gives the documented defaults (docs/reliability.md) and reads "500ms", "2s" and plain seconds', () => {
+    const config = loadConfig({}, CWD);
+    assert.deepEqual(config.timeouts, { databaseConnect: 3000, databaseStatement: 5000, databaseIdle: 30000, redisConnect: 2000, redisCommand: 500 });
+    assert.equal(config.sqliteSynchronous, 'full');
+    const set = loadConfig({
+      DATABASE_CONNECT_TIMEOUT: '750ms', DATABASE_STATEMENT_TIMEOUT: '2s', DATABASE_IDLE_TIMEOUT: '60', REDIS_CONNECT_TIMEOUT: '1m', REDIS_COMMAND_TIMEOUT: '50ms', SQLITE_SYNCHRONOUS: 'normal',
+    }, CWD);
+    assert.deepEqual(set.timeouts, { databaseConnect: 750, databaseStatement: 2000, databaseIdle: 60000, redisConnect: 60000, redisCommand: 50 });
+    assert.equal(set.sqliteSynchronous, 'normal');
+  });
+
+  it('names the variable of a bound that is not a timeout, or too short to work', () => {
+    expectConfigError({ DATABASE_STATEMENT_TIMEOUT: 'soon' }, 'DATABASE_STATEMENT_TIMEOUT', /expected a timeout like "500ms", "2s" or "2", got "soon"/);
+    expectConfigError({ DATABASE_CONNECT_TIMEOUT: '10ms' }, 'DATABASE_CONNECT_TIMEOUT');
+    expectConfigError({ REDIS_COMMAND_TIMEOUT: '1.5s' }, 'REDIS_COMMAND_TIMEOUT');
+    expectConfigError({ SQLITE_SYNCHRONOUS: 'off' }, 'SQLITE_SYNCHRONOUS', /expected one of full, normal, got "off"/);
+  });
+});

@@ -157,7 +157,7 @@ describe('the service process (node src/main.ts)', () => {
 
     const ready = await checked(await fetch(`${base}/readyz`));
     assert.equal(ready.status, 200);
-    assert.deepEqual(ready.body, { status: 'ready', checks: { database: 'ok', signing_key: 'ok' } });
+    assert.deepEqual(ready.body, { status: 'ready', checks: { database: 'ok', audit_store: 'ok', signing_key: 'ok' } });
     assert.equal(ready.headers['cache-control'], 'no-store');
     expectMatchesOpenApi(ready, 'GET', '/readyz');
   });

@@ -67,6 +67,8 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
     const credentials = readPresentedCredentials(tokenRequest);
     res.locals.credentials = credentials;
     const outcome = await deps.endpoint.handle(tokenRequest, credentials);
+    // Answered meanwhile: a shutdown that reached SHUTDOWN_TIMEOUT sent this request its 503.
+    if (res.headersSent) return;
     if (!outcome.ok) {
       send(req, res, outcome.error);
       return;
