@@ -56,6 +56,8 @@ export function buildApp(c: Container) {
     keys: c.keys,
     auditLog: c.uow.stores.audit,
     audit: c.audit,
+    authMethods: c.methods.map((m) => m.name),
+    verifyAudit: () => c.verifyAudit((p) => c.logger.info({ audit_verify: { events_checked: p.eventsChecked, position: String(p.seq), head: String(p.headSeq) } }, 'audit verification progress')),
     verify: c.verifyAdminToken,
     readCertificate: c.readCertificate,
     issuer: c.config.issuer,

@@ -1,4 +1,6 @@
+import { createCheckpointWriter } from './audit/audit-checkpoints.ts';
 import { createAuditService } from './audit/audit-service.ts';
+import { verifyAuditChain, type VerifyProgress } from './audit/verify-audit-chain.ts';
 import type { ChangeFeed } from './changes/change-feed.ts';
 import { createLocalChangeFeed } from './changes/local-change-feed.ts';
 import { createPostgresChangeFeed } from './changes/postgres-change-feed.ts';
@@ -11,7 +13,9 @@ import { createClientService } from './clients/client-service.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
-import { createMetrics } from './http/ops/metrics.ts';
+import { createMetrics, type Metrics } from './http/ops/metrics.ts';
+import { auditEventRepresentation } from './http/admin/representations.ts';
+import type { StoredAuditEvent } from './audit/audit-event.ts';
 import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
@@ -50,7 +54,15 @@ const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, n
  */
 export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
   const opened = await openDatabase(config.database);
-  const uow = createPrismaUnitOfWork(opened, config.database);
+  // The metrics are made once the directory exists (below); the audit writer reports to them from then on.
+  const late: { metrics?: Metrics } = {};
+  const uow = createPrismaUnitOfWork(opened, config.database, {
+    // Export: each stored audit event is also one log line (docs/audit.md); the record holds no secret by construction.
+    onAudited: (records) => {
+      for (const record of records) logger.info({ audit: true, event: auditEventRepresentation(record as StoredAuditEvent) }, `audit ${record.type}`);
+    },
+    observeAuditBatch: (batch) => late.metrics?.audit.batch(batch),
+  });
   const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
   const hasher = createSecretHasher(kek);
   const audit = createAuditService({ clock });
@@ -97,6 +109,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  late.metrics = metrics;
   const tokenEndpoint = createTokenEndpoint({
     grants: grantHandlers,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
@@ -137,6 +150,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     feed,
     directory,
     tokenEndpoint,
+    auditCheckpoints: createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() }),
+    /** Recomputes the audit chain (docs/audit.md) against the keys of this database. */
+    verifyAudit: (onProgress?: (progress: VerifyProgress) => void) => verifyAuditChain(opened.db, { run: (query) => uow.gate.run(query), ...(onProgress && { onProgress }) }),
     clients,
     verifyAdminToken,
     rateLimitStore: (name: string) => rateLimitStore(counter, `${name}:`),

@@ -7,6 +7,7 @@ import { followIssuer } from './clients/issuer-change.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
+import { startCheckpointTimer } from './audit/audit-checkpoints.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
@@ -113,6 +114,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
       : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
+    const checkpoints = startCheckpointTimer(container.auditCheckpoints, config.audit.checkpointInterval, (error) => logger.warn({ err: error }, 'the audit chain head could not be signed; retrying at the next interval'));
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     return {
@@ -123,6 +125,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       metricsPort: metricsServer?.port,
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
         await scheduler.stop();
+        await checkpoints.stop();
         await metricsServer?.close();
         stopping = true;
         for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;

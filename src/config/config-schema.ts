@@ -76,6 +76,12 @@ export const configSchema = z.object({
     .describe('serve /metrics on this port only (with denial reasons), not on PORT; unset: /metrics on PORT without reasons'),
   WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()
     .describe('worker processes serving the port; default: the CPUs available to the process (cgroup quota included)'),
+  AUDIT_RETENTION: duration.pipe(z.number().min(86400)).default(90 * 86400)
+    .describe('audit events older than this are pruned (in batches, with a signed anchor at the cut); at least 1d'),
+  AUDIT_CHECKPOINT_INTERVAL: duration.pipe(z.number().min(1)).default(60)
+    .describe('how often the audit chain head is signed (a checkpoint); events after the last one are protected by the chain only'),
+  AUDIT_DENIAL_WINDOW: duration.default(60)
+    .describe('identical token refusals (client, address, reason) within this window are stored once plus one event with their count; 0 = store each'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

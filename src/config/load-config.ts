@@ -56,6 +56,8 @@ export type Config = Readonly<{
   metricsPort: number | undefined;
   /** Worker processes (cluster mode when above 1). */
   webConcurrency: number;
+  /** Seconds: retention of audit events, checkpoint period, denial aggregation window (0 = off). */
+  audit: Readonly<{ retention: number; checkpointInterval: number; denialWindow: number }>;
 }>;
 
 function fail(variable: string, message: string): never {
@@ -214,5 +216,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
     metricsPort: v.METRICS_PORT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
+    audit: Object.freeze({ retention: v.AUDIT_RETENTION, checkpointInterval: v.AUDIT_CHECKPOINT_INTERVAL, denialWindow: v.AUDIT_DENIAL_WINDOW }),
   });
 }

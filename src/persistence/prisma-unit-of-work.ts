@@ -1,9 +1,10 @@
 import type { Change } from '../changes/change-feed.ts';
-import { withGroupCommit } from '../audit/group-commit.ts';
+import { withGroupCommit, type BatchObserver } from '../audit/group-commit.ts';
 import type { ChangeRecorder, CommitListener, Stores, UnitOfWork } from '../shared/unit-of-work.ts';
 import { createPostgresAuditInsert, createSqliteAuditInsert, type AuditBatchInsert } from './audit-batch-insert.ts';
 import type { DatabaseTarget } from './database-target.ts';
-import { createPrismaAuditRepository } from './prisma-audit-repository.ts';
+import type { AuditRecord } from '../audit/audit-event.ts';
+import { appendChained, createPrismaAuditRepository } from './prisma-audit-repository.ts';
 import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
@@ -11,11 +12,11 @@ import { createPrismaKeyRepository } from './prisma-key-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
-function storesOn(db: DbTransaction, changes: ChangeRecorder): Stores {
+function storesOn(db: DbTransaction, changes: ChangeRecorder, writeAudit: (records: readonly AuditRecord[]) => Promise<void>): Stores {
   return {
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
-    audit: createPrismaAuditRepository(db),
+    audit: createPrismaAuditRepository(db, writeAudit),
   };
 }
 
@@ -25,7 +26,7 @@ export type PrismaUnitOfWork = UnitOfWork & {
   insertAuditBatch: AuditBatchInsert;
 };
 
-export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget): PrismaUnitOfWork {
+export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget, options: { observeAuditBatch?: BatchObserver; onAudited?: (records: readonly AuditRecord[]) => void } = {}): PrismaUnitOfWork {
   const { db, driver } = opened;
   const gate = target.provider === 'sqlite' ? createSerialGate() : openGate;
   const listeners: CommitListener[] = [];
@@ -35,8 +36,17 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     await Promise.all(listeners.map((l) => l(changes).catch(() => undefined)));
   }
   // Outside a transaction a write is committed when its statement returns.
-  const plain = storesOn(db, { record: (change) => void committed([change]) });
-  const insertAuditBatch = driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool);
+  const insertChained = driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool);
+  const { onAudited } = options;
+  // Told only of what is stored: after the batch's commit here, after the transaction's below.
+  const insertAuditBatch: AuditBatchInsert = onAudited
+    ? async (records) => {
+      await insertChained(records);
+      onAudited(records);
+    }
+    : insertChained;
+  // Outside a transaction every audit write is the batch statement (its own transaction; gated inside).
+  const plain = storesOn(db, { record: (change) => void committed([change]) }, (records) => insertAuditBatch(records));
   const audit = gated(plain.audit, gate);
   return {
     gate,
@@ -45,14 +55,21 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
-      audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
+      audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }, options.observeAuditBatch),
     },
     async transaction(work) {
       const changes: Change[] = [];
+      const audited: AuditRecord[] = [];
       const result = await gate.run(() => translateErrors(() => db.$transaction(
-        (tx) => work(storesOn(tx, { record: (change) => void changes.push(change) })),
+        async (tx) => {
+          audited.length = 0;
+          const done = await work(storesOn(tx, { record: (change) => void changes.push(change) }, async (records) => void audited.push(...records)));
+          await appendChained(tx, audited);
+          return done;
+        },
         { timeout: 10_000, maxWait: 5_000 },
       )));
+      if (audited.length) onAudited?.(audited);
       await committed(changes);
       return result;
     },

@@ -1,5 +1,6 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
+import { createAuditMetrics } from './audit-metrics.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
 export type MetricsOptions = {
@@ -67,7 +68,7 @@ export function createMetrics(sources: MetricsOptions = {}) {
     if (!child) children.set(key, (child = duration.labels({ route, status: String(status) })));
     child.observe(seconds);
   }
-  return { registry, tokens, duration, observeRequest };
+  return { registry, tokens, duration, observeRequest, audit: createAuditMetrics(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
