@@ -1,5 +1,7 @@
 import { createCheckpointWriter } from './audit/audit-checkpoints.ts';
 import { createAuditService } from './audit/audit-service.ts';
+import { createAuditPruner } from './audit/audit-retention.ts';
+import { createDenialAggregator } from './audit/denial-aggregator.ts';
 import { verifyAuditChain, type VerifyProgress } from './audit/verify-audit-chain.ts';
 import type { ChangeFeed } from './changes/change-feed.ts';
 import { createLocalChangeFeed } from './changes/local-change-feed.ts';
@@ -110,7 +112,19 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   late.metrics = metrics;
+  const denials = config.audit.denialWindow > 0
+    ? createDenialAggregator({
+      windowMs: config.audit.denialWindow * 1000,
+      now: () => clock.now(),
+      store: (entry, sourceAddress) => audit.record(uow.stores.audit, { requestId: 'denial-aggregation', sourceAddress }, entry),
+      onError: (error) => logger.error({ err: error }, 'the count of repeated token refusals could not be stored'),
+    })
+    : undefined;
+  const denialSweep = denials && setInterval(() => void denials.sweep(), Math.min(config.audit.denialWindow * 1000, 10_000));
+  denialSweep?.unref();
+  const auditCheckpoints = createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() });
   const tokenEndpoint = createTokenEndpoint({
+    denials,
     grants: grantHandlers,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
@@ -150,7 +164,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     feed,
     directory,
     tokenEndpoint,
-    auditCheckpoints: createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() }),
+    /** Prisma Client on the database (the audit maintenance jobs read it directly). */
+    db: opened.db,
+    auditCheckpoints,
+    auditPruner: createAuditPruner({ db: opened.db, gate: uow.gate, clock, retentionSeconds: config.audit.retention, checkpoints: auditCheckpoints }),
+    denials,
     /** Recomputes the audit chain (docs/audit.md) against the keys of this database. */
     verifyAudit: (onProgress?: (progress: VerifyProgress) => void) => verifyAuditChain(opened.db, { run: (query) => uow.gate.run(query), ...(onProgress && { onProgress }) }),
     clients,
@@ -160,6 +178,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     signingAlgs: SIGNING_ALGS,
     async close() {
       clearInterval(directoryRefresh);
+      if (denialSweep) clearInterval(denialSweep);
+      // Counts of refusals still in their window are stored before the database closes.
+      await denials?.sweep(true);
       sqliteSignal?.close();
       await feed.close();
       await uow.close();

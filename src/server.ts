@@ -8,6 +8,7 @@ import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { startCheckpointTimer } from './audit/audit-checkpoints.ts';
+import { startPruneTimer } from './audit/audit-retention.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
@@ -114,6 +115,15 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
       : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
+    const pruning = startPruneTimer(container.auditPruner, {
+      intervalMs: 3_600_000,
+      initialDelayMs: 60_000,
+      onResult: (r) => {
+        if (r.refused) logger.error({ audit_prune: r.refused }, 'audit retention did not prune');
+        else if (r.deleted) logger.info({ audit_prune: { deleted: r.deleted, anchor: String(r.anchor) } }, 'audit events past retention pruned');
+      },
+      onError: (error) => logger.warn({ err: error }, 'audit retention could not prune; retrying at the next interval'),
+    });
     const checkpoints = startCheckpointTimer(container.auditCheckpoints, config.audit.checkpointInterval, (error) => logger.warn({ err: error }, 'the audit chain head could not be signed; retrying at the next interval'));
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
@@ -126,6 +136,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       async stop(timeoutMs = config.shutdownTimeout * 1000) {
         await scheduler.stop();
         await checkpoints.stop();
+        await pruning.stop();
         await metricsServer?.close();
         stopping = true;
         for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;

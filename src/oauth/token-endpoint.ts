@@ -2,6 +2,8 @@ import type { AuditService } from '../audit/audit-service.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
 import type { ClientLimits } from '../limits/client-limits.ts';
+import type { DenialAggregator } from '../audit/denial-aggregator.ts';
+import type { AuditEntry } from '../audit/audit-service.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
 import { NoActiveSigningKey, type AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
 import { InvalidDpopProofError, type DpopVerifier } from '../tokens/dpop.ts';
@@ -33,6 +35,8 @@ export type TokenEndpointDeps = {
   verifyDpopProof: DpopVerifier;
   limits: ClientLimits;
   metrics?: TokenMetrics;
+  /** Stores floods of identical refusals once plus a count (AUDIT_DENIAL_WINDOW); absent: each one. */
+  denials?: DenialAggregator | undefined;
   /** Where the cause of an unexpected error goes (it is audited, answered 500, never sent). */
   onUnexpectedError?: (error: unknown, context: RequestContext) => void;
 };
@@ -119,15 +123,19 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     const error = await applyLockout(asOAuthError(raw, context), credentials, context);
     const clientId = attempt.clientId ?? credentials?.clientId;
     const mechanism = credentials?.mechanism === 'invalid' ? credentials.attempted : credentials?.mechanism;
+    const entry: AuditEntry = {
+      type: 'token.denied',
+      outcome: 'failure',
+      reason: error.reason,
+      clientId,
+      authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
+      ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
+    };
     try {
-      await deps.audit.record(deps.auditLog, context, {
-        type: 'token.denied',
-        outcome: 'failure',
-        reason: error.reason,
-        clientId,
-        authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
-        ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
-      });
+      // A refusal counted into its flood's window is stored with the window's count, when it ends.
+      if (!deps.denials || deps.denials.admit({ clientId, sourceAddress: context.sourceAddress, reason: error.reason }, entry)) {
+        await deps.audit.record(deps.auditLog, context, entry);
+      }
       deps.metrics?.denied(error);
       return error;
     } catch (auditError) {
