@@ -104,7 +104,11 @@ export function createAuditStream(deps: { auditLog: AuditRepository; options?: P
           buffered = !res.write(': keep-alive\n\n') || buffered;
           idleSince = Date.now();
         }
-        if (buffered && !(await drained())) break;
+        if (buffered && !(await drained())) {
+          // end() would wait to flush to a reader that does not read: the socket goes, with its buffer.
+          res.destroy();
+          break;
+        }
         if (!moved) await pause(options.pollMs);
       }
     } finally {
