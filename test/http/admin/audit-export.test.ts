@@ -102,7 +102,9 @@ describe('audit export and query: log lines, SSE stream, filters', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await t.agent.get('/admin/audit').query({ client_id: 'c-orders', type: 'token.issued', limit: '2', ...(cursor && { cursor }) }).set('authorization', admin);
+      const query: Record<string, string> = { client_id: 'c-orders', type: 'token.issued', limit: '2' };
+      if (cursor) query.cursor = cursor;
+      const res: { status: number; body: { items: Array<{ id: string }>; next_cursor: string | null } } = await t.agent.get('/admin/audit').query(query).set('authorization', admin);
       assert.equal(res.status, 200);
       seen.push(...res.body.items.map((e: { id: string }) => e.id));
       cursor = res.body.next_cursor;
