@@ -110,7 +110,15 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
-  const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  const metrics = createMetrics({
+    directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined, topClients: config.metricsTopClients, now: () => clock.now(),
+    keyTimes: () => {
+      const active = keys.activeSigningKey() && keys.list().find((k) => k.state === 'active');
+      if (!active) return undefined;
+      const activatedAt = active.activatedAt ?? active.createdAt;
+      return { activatedAt, rotationDueAt: new Date(activatedAt.getTime() + config.keyRotationInterval * 1000) };
+    },
+  });
   late.metrics = metrics;
   const denials = config.audit.denialWindow > 0
     ? createDenialAggregator({

@@ -58,6 +58,8 @@ export type Config = Readonly<{
   webConcurrency: number;
   /** Seconds: retention of audit events, checkpoint period, denial aggregation window (0 = off). */
   audit: Readonly<{ retention: number; checkpointInterval: number; denialWindow: number }>;
+  /** Clients and audiences labelled by name in the per-client token metrics. */
+  metricsTopClients: number;
 }>;
 
 function fail(variable: string, message: string): never {
@@ -216,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownTimeout: v.SHUTDOWN_TIMEOUT,
     metricsPort: v.METRICS_PORT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
+    metricsTopClients: v.METRICS_TOP_CLIENTS,
     audit: Object.freeze({ retention: v.AUDIT_RETENTION, checkpointInterval: v.AUDIT_CHECKPOINT_INTERVAL, denialWindow: v.AUDIT_DENIAL_WINDOW }),
   });
 }

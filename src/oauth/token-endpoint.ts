@@ -42,7 +42,10 @@ export type TokenEndpointDeps = {
 };
 
 /** Counters the endpoint reports to (Prometheus in production). */
-export type TokenMetrics = { issued(): void; denied(error: { code: string; reason: string }): void };
+export type TokenMetrics = {
+  issued(token: { clientId: string; audience: readonly string[]; authMethod: string; expiresIn: number }): void;
+  denied(error: { code: string; reason: string }): void;
+};
 
 export type TokenOutcome = { ok: true; body: TokenResponse } | { ok: false; error: OAuthError };
 
@@ -169,7 +172,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       kid: token.kid,
       details: { grant_type: grant.grantType, expires_in: token.expiresIn, ...authenticated.auditDetails, ...(jkt && { jkt }) },
     });
-    deps.metrics?.issued();
+    deps.metrics?.issued({ clientId: authenticated.client.clientId, audience: decision.audience, authMethod: authenticated.method, expiresIn: token.expiresIn });
     // RFC 9449 §5: a DPoP-bound token is of type DPoP.
     return { access_token: token.accessToken, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: token.expiresIn, scope };
   }
