@@ -21,6 +21,7 @@ import type { StoredAuditEvent } from './audit/audit-event.ts';
 import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
+import { createIssuanceQuota } from './limits/issuance-quota.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
 import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
@@ -133,6 +134,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const auditCheckpoints = createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() });
   const tokenEndpoint = createTokenEndpoint({
     denials,
+    quota: createIssuanceQuota({ counter, perHour: config.tokenQuota.perHour, perDay: config.tokenQuota.perDay }),
     grants: grantHandlers,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),

@@ -13,6 +13,8 @@ export interface AuditRepository {
    * of them, and the position the read reached (filtered-out events still move it on).
    */
   follow(filter: AuditFilter, position: bigint, limit: number): Promise<{ items: StoredAuditEvent[]; position: bigint }>;
+  /** Tokens issued per client since `since`, most first. */
+  issuedPerClient(since: Date, limit: number): Promise<Array<{ clientId: string; tokens: number }>>;
   /** The chain position of an event (undefined for an id not stored), or of the head without an id. */
   positionOf(id?: string): Promise<bigint | undefined>;
 }

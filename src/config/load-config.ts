@@ -60,6 +60,8 @@ export type Config = Readonly<{
   audit: Readonly<{ retention: number; checkpointInterval: number; denialWindow: number }>;
   /** Clients and audiences labelled by name in the per-client token metrics. */
   metricsTopClients: number;
+  /** Tokens per client per hour and per day; 0 = no quota. */
+  tokenQuota: Readonly<{ perHour: number; perDay: number }>;
 }>;
 
 function fail(variable: string, message: string): never {
@@ -219,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     metricsPort: v.METRICS_PORT,
     webConcurrency: v.WEB_CONCURRENCY ?? availableCpus(),
     metricsTopClients: v.METRICS_TOP_CLIENTS,
+    tokenQuota: Object.freeze({ perHour: v.TOKEN_QUOTA_PER_HOUR, perDay: v.TOKEN_QUOTA_PER_DAY }),
     audit: Object.freeze({ retention: v.AUDIT_RETENTION, checkpointInterval: v.AUDIT_CHECKPOINT_INTERVAL, denialWindow: v.AUDIT_DENIAL_WINDOW }),
   });
 }

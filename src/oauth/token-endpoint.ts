@@ -2,6 +2,7 @@ import type { AuditService } from '../audit/audit-service.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
 import type { ClientLimits } from '../limits/client-limits.ts';
+import type { IssuanceQuota } from '../limits/issuance-quota.ts';
 import type { DenialAggregator } from '../audit/denial-aggregator.ts';
 import type { AuditEntry } from '../audit/audit-service.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
@@ -34,6 +35,8 @@ export type TokenEndpointDeps = {
   auditLog: AuditRepository;
   verifyDpopProof: DpopVerifier;
   limits: ClientLimits;
+  /** TOKEN_QUOTA_PER_HOUR / _PER_DAY; absent when neither is set. */
+  quota?: IssuanceQuota | undefined;
   metrics?: TokenMetrics;
   /** Stores floods of identical refusals once plus a count (AUDIT_DENIAL_WINDOW); absent: each one. */
   denials?: DenialAggregator | undefined;
@@ -154,6 +157,12 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     const authenticated = await deps.authenticateClient(req, credentials, attempt);
     const wait = await deps.limits.issued(authenticated.client.clientId);
     if (wait !== undefined) throw new RateLimited('too many token requests for this client; retry later', { reason: 'rate_limited', retryAfterSeconds: wait });
+    const over = deps.quota && await deps.quota(authenticated.client.clientId);
+    if (over) {
+      throw new RateLimited(`the client has used its token quota for this ${over.window}; reuse the tokens it holds until they expire`, {
+        reason: 'quota_exceeded', retryAfterSeconds: over.retryAfterSeconds,
+      });
+    }
     const grant = grantFor(req, authenticated.client.grantTypes);
     const decision = grant.decide(req, authenticated);
     const jkt = req.dpop === undefined ? undefined : await dpopThumbprint(req.dpop);

@@ -133,6 +133,14 @@ export function createPrismaAuditRepository(db: DbTransaction, write: (records: 
         return { items: rows.filter(keep).map(toEvent), position: rows.length < limit ? upTo : rows.at(-1)!.seq! };
       }),
 
+    issuedPerClient: (since, limit) =>
+      translateErrors(async () => {
+        const groups = await db.auditEvent.groupBy({
+          by: ['clientId'], where: { type: 'token.issued', time: { gte: since } }, _count: { _all: true }, orderBy: { _count: { clientId: 'desc' } }, take: limit,
+        });
+        return groups.filter((g) => g.clientId !== null).map((g) => ({ clientId: g.clientId!, tokens: g._count._all }));
+      }),
+
     positionOf: (id) =>
       translateErrors(async () => {
         if (id === undefined) return (await db.auditChainHead.findUnique({ where: { id: 1 }, select: { seq: true } }))?.seq ?? 0n;

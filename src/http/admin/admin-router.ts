@@ -25,6 +25,8 @@ export type AdminRouterDeps = {
   /** Client authentication method names (the audit filter's auth_method values). */
   authMethods: readonly string[];
   verifyAudit: () => Promise<AuditVerification>;
+  tokenLifetime: (clientId: string) => Promise<number | undefined>;
+  now: () => Date;
   auditStream?: Partial<AuditStreamOptions> | undefined;
   rateLimit: number;
   rateLimitStore: Store | undefined;

@@ -3,6 +3,7 @@ import { AUDIT_EVENT_TYPES, type AuditEventType, type AuditFilter, type AuditOut
 import type { AuditRepository } from '../../audit/audit-repository.ts';
 import type { AuditVerification } from '../../audit/verify-audit-chain.ts';
 import { ValidationFailed, type FieldIssue } from '../../shared/errors.ts';
+import { parseDurationSeconds } from '../../shared/duration.ts';
 import { createAuditStream, type AuditStreamOptions } from './audit-stream.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { pageRequest, queryValue } from './pagination.ts';
@@ -72,6 +73,9 @@ export function createAuditRouter(deps: {
   requireScope: RequireAdminScope;
   authMethods: readonly string[];
   verifyAudit: () => Promise<AuditVerification>;
+  /** The lifetime of the tokens a client is issued now (seconds); undefined for an unknown client. */
+  tokenLifetime: (clientId: string) => Promise<number | undefined>;
+  now: () => Date;
   streamOptions?: Partial<AuditStreamOptions> | undefined;
 }): Router {
   const router = Router();
@@ -86,6 +90,31 @@ export function createAuditRouter(deps: {
   router.route('/audit/stream')
     .get(deps.requireScope('admin:audit'), async (req, res) => {
       await stream(req, res, auditFilter(req, deps.authMethods));
+    })
+    .all(methodNotAllowed('GET'));
+  // The clients that do not cache: tokens issued per client within the window, per token lifetime.
+  router.route('/audit/token-reuse')
+    .get(deps.requireScope('admin:audit'), async (req, res) => {
+      const text = queryValue(req, 'window');
+      const windowSeconds = text === undefined ? 3600 : parseDurationSeconds(text);
+      if (windowSeconds === undefined || windowSeconds < 60 || windowSeconds > 30 * 86400) {
+        throw new ValidationFailed([{ name: 'window', reason: 'must be a duration from 60s to 30d, like "3600", "15m", "1h" or "1d"' }]);
+      }
+      const { limit } = pageRequest(req);
+      const counts = await deps.auditLog.issuedPerClient(new Date(deps.now().getTime() - windowSeconds * 1000), limit);
+      const items = await Promise.all(counts.map(async ({ clientId, tokens }) => {
+        const lifetime = await deps.tokenLifetime(clientId);
+        return {
+          client_id: clientId,
+          tokens,
+          token_lifetime_seconds: lifetime ?? null,
+          // A client that reuses its tokens needs about one per lifetime (window ≥ lifetime).
+          tokens_per_lifetime: lifetime === undefined ? null : Math.round((tokens * Math.min(lifetime, windowSeconds) / windowSeconds) * 100) / 100,
+        };
+      }));
+      items.sort((a, b) => (b.tokens_per_lifetime ?? 0) - (a.tokens_per_lifetime ?? 0));
+      res.setHeader('Cache-Control', 'no-store');
+      res.json({ window_seconds: windowSeconds, items });
     })
     .all(methodNotAllowed('GET'));
   router.route('/audit/verify')
