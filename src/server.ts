@@ -9,6 +9,7 @@ import { createContainer, type Container, type ProcessShared } from './container
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { startCheckpointTimer } from './audit/audit-checkpoints.ts';
 import { startPruneTimer } from './audit/audit-retention.ts';
+import { adoptUnchainedEvents } from './audit/adopt-unchained-events.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
 import type { Clock } from './shared/clock.ts';
@@ -53,6 +54,8 @@ export async function prepareDeployment(config: Config, logger: Logger): Promise
   if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
   const container = await createContainer(config, logger);
   try {
+    const adopted = await adoptUnchainedEvents(container.db, container.uow.gate);
+    if (adopted) logger.info({ audit_adopted: adopted }, 'audit events stored before the chain existed were chained');
     await container.keys.load();
     return await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
   } finally {
@@ -68,6 +71,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   }
   const container = await createContainer(config, logger, clock, options.shared);
   try {
+    if (options.migrate !== false) {
+      const adopted = await adoptUnchainedEvents(container.db, container.uow.gate);
+      if (adopted) logger.info({ audit_adopted: adopted }, 'audit events stored before the chain existed were chained');
+    }
     await container.keys.load();
     await followIssuer({ settings: container.settings, uow: container.uow, audit: container.audit, logger, config });
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });

@@ -5,7 +5,12 @@ import { chainHash } from '../../src/audit/audit-chain.ts';
 import { verifyAuditChain, type AuditVerification, type VerifyProgress } from '../../src/audit/verify-audit-chain.ts';
 import { parseDatabaseUrl } from '../../src/persistence/database-target.ts';
 import { openDatabase, closeDatabase, type OpenedDatabase } from '../../src/persistence/prisma-client.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { applyMigrations } from '../../src/persistence/migrations.ts';
 import { expectMatchesOpenApi } from '../helpers/openapi.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 import { rawSql } from '../helpers/raw-sql.ts';
 import { startTestService, type TestService } from '../helpers/start-app.ts';
 
@@ -147,5 +152,32 @@ describe(`audit chain: tamper evidence, checkpoints and verify (${process.env.DA
     assert.equal(tail.intact, false);
     assert.equal(tail.firstMismatch?.problem, 'truncated');
     assert.match(tail.firstMismatch!.description, new RegExp(String(last.seq)));
+  });
+});
+
+describe('an installation upgraded to the chain adopts the events it already had', () => {
+  let t: TestService | undefined;
+  let database: TestDatabase;
+  let keysDir: string;
+  after(async () => {
+    await t?.stop();
+    await database?.drop();
+    rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('chains the pre-chain rows on the first start, in time order, and verifies intact', async () => {
+    database = await createTestDatabase();
+    keysDir = mkdtempSync(path.join(tmpdir(), 'idb-keys-'));
+    await applyMigrations(parseDatabaseUrl(database.url)!);
+    const legacy = ['01KA0000000000000000000001', '01KA0000000000000000000002', '01KA0000000000000000000003'];
+    for (const id of legacy) {
+      await rawSql(database, 'INSERT INTO "AuditEvent" ("id", "time", "type", "outcome", "clientId") VALUES (?, ?, ?, ?, ?)', [id, database.provider === 'postgresql' ? '2026-11-01 10:00:00' : '2026-11-01T10:00:00.000+00:00', 'token.issued', 'success', 'c-legacy']);
+    }
+    t = await startTestService({}, { database, keysDir });
+    const rows = await rawSql<{ id: string; seq: string | number }>(database, 'SELECT "id", "seq" FROM "AuditEvent" ORDER BY "seq"');
+    assert.deepEqual(rows.slice(0, 3).map((r) => [r.id, Number(r.seq)]), legacy.map((id, i) => [id, i + 1]));
+    const res = await t.agent.post('/admin/audit/verify').set('authorization', `Bearer ${await t.adminToken()}`);
+    assert.equal(res.body.intact, true, res.text);
+    assert.ok(res.body.events_checked > 3);
   });
 });
