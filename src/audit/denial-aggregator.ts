@@ -1,10 +1,11 @@
 import type { AuditEntry } from './audit-service.ts';
 
 /**
- * Floods of identical refusals, stored once plus a count. The first refusal of a (client, address,
- * reason) in a window is stored as usual; the identical ones after it within the window are only
- * counted, and when the window ends one more `token.denied` event carries their number
- * (`details.aggregated`) and the times of the first and last. Issuances never pass through here.
+ * Floods of identical refusals, stored a few times plus a count. The first `storeFirst` refusals of
+ * a (client, address, reason) in a window are stored as usual (an ordinary failure is exactly one
+ * event of its own); the identical ones after them within the window are only counted, and when the
+ * window ends one more `token.denied` event carries their number (`details.aggregated`) and the
+ * times of the first and last. Issuances never pass through here.
  * The map is bounded: past `capacity` distinct keys in one window, refusals are stored one by one
  * (the per-address rate limit then bounds them).
  */
@@ -18,10 +19,12 @@ export type DenialAggregator = {
 
 export type DenialKey = { clientId: string | undefined; sourceAddress: string | undefined; reason: string };
 
-type Window = { opened: number; count: number; first: Date | undefined; last: Date | undefined; entry: AuditEntry; sourceAddress: string | undefined };
+type Window = { opened: number; seen: number; count: number; first: Date | undefined; last: Date | undefined; entry: AuditEntry; sourceAddress: string | undefined };
 
 export function createDenialAggregator(deps: {
   windowMs: number;
+  /** Identical refusals stored one by one in each window before the rest are counted (default 10). */
+  storeFirst?: number;
   capacity?: number;
   now(): Date;
   /** Stores one summary event (as audit.record would, with the address of the refused requests). */
@@ -29,6 +32,7 @@ export function createDenialAggregator(deps: {
   onError(error: unknown): void;
 }): DenialAggregator {
   const capacity = deps.capacity ?? 10_000;
+  const storeFirst = deps.storeFirst ?? 10;
   const windows = new Map<string, Window>();
   return {
     admit(key, entry) {
@@ -36,6 +40,7 @@ export function createDenialAggregator(deps: {
       const id = `${key.clientId ?? ''}\u0000${key.sourceAddress ?? ''}\u0000${key.reason}`;
       const open = windows.get(id);
       if (open && at.getTime() - open.opened < deps.windowMs) {
+        if (++open.seen <= storeFirst) return true;
         open.count++;
         open.first ??= at;
         open.last = at;
@@ -44,7 +49,7 @@ export function createDenialAggregator(deps: {
       if (!open && windows.size >= capacity) return true;
       // A window that ended but was not swept yet is written out by the next sweep under a new key.
       if (open && open.count > 0) windows.set(`${id}\u0000${open.opened}`, open);
-      windows.set(id, { opened: at.getTime(), count: 0, first: undefined, last: undefined, entry, sourceAddress: key.sourceAddress });
+      windows.set(id, { opened: at.getTime(), seen: 1, count: 0, first: undefined, last: undefined, entry, sourceAddress: key.sourceAddress });
       return true;
     },
     async sweep(all = false) {

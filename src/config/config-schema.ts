@@ -85,7 +85,7 @@ export const configSchema = z.object({
   METRICS_TOP_CLIENTS: count.pipe(z.number().max(1000)).default(20)
     .describe('clients (and audiences) with series of their own in the per-client token metrics; the rest are counted as other'),
   AUDIT_DENIAL_WINDOW: duration.default(60)
-    .describe('identical token refusals (client, address, reason) within this window are stored once plus one event with their count; 0 = store each'),
+    .describe('identical token refusals (client, address, reason) past the tenth within this window are stored as one event with their count; 0 = store each'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
