@@ -1,13 +1,14 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
+import { createDocsRouter } from './http/docs/docs-routes.ts';
 import { requestBasics } from './http/middleware/request-basics.ts';
 import { securityHeaderList } from './http/middleware/security-headers.ts';
+import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT } from './oauth/token-exchange/token-types.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
 import { buildServerMetadata, createMetadataRouter } from './http/well-known/metadata-route.ts';
-import { grantHandlers } from './oauth/grants/index.ts';
 import { ASSERTION_SIGNING_ALGS } from './clients/method-metadata.ts';
 
 /** Routes whose durations are reported; anything else is counted as "other". */
@@ -34,6 +35,7 @@ export function buildApp(c: Container) {
 
   app.use(createTokenRouter({
     endpoint: c.tokenEndpoint,
+    repeatable: new Set(c.grants.flatMap((g) => [...g.repeatable])),
     readCertificate: c.readCertificate,
     addressLimitStore: c.rateLimitStore('token-address'),
     limits: c.config.rateLimits,
@@ -44,16 +46,21 @@ export function buildApp(c: Container) {
     issuer: c.config.issuer,
     tokenEndpoint: c.config.tokenEndpoint,
     jwksUri: c.config.jwksUri,
-    grantTypes: grantHandlers.map((g) => g.grantType),
+    grantTypes: c.grants.map((g) => g.grantType),
     authMethods: c.methods.map((m) => m.name),
     signingAlgs: c.signingAlgs,
     assertionAlgs: ASSERTION_SIGNING_ALGS,
     certificateBoundTokens: c.config.tls !== undefined || c.config.trustedClientCertHeader !== undefined,
+    tokenExchange: c.grants.some((g) => g.grantType === TOKEN_EXCHANGE_GRANT)
+      ? { subjectTokenTypes: SUBJECT_TOKEN_TYPES, requestedTokenTypes: REQUESTED_TOKEN_TYPES }
+      : undefined,
   })));
   app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
+  app.use(createDocsRouter({ issuer: c.config.issuer }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     keys: c.keys,
+    trustedIssuers: c.trustedIssuers,
     auditLog: c.uow.stores.audit,
     audit: c.audit,
     authMethods: c.methods.map((m) => m.name),

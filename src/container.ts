@@ -12,14 +12,18 @@ import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
 import { createClientService } from './clients/client-service.ts';
+import { createSecretRehash } from './clients/secret-rehash.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { createMetrics, type Metrics } from './http/ops/metrics.ts';
 import { auditEventRepresentation } from './http/admin/representations.ts';
 import type { StoredAuditEvent } from './audit/audit-event.ts';
-import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
+import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
+import { createExternalTokenVerifier } from './issuers/external-token-verifier.ts';
+import { createTrustedIssuerRegistry } from './issuers/trusted-issuer-registry.ts';
+import { createTrustedIssuerService } from './issuers/trusted-issuer-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
 import { createIssuanceQuota } from './limits/issuance-quota.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
@@ -27,7 +31,9 @@ import { createMemoryWindowCounter, type WindowCounterStore } from './limits/win
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
-import { grantHandlers } from './oauth/grants/index.ts';
+import { createGrantHandlers } from './oauth/grants/index.ts';
+import { createDelegation } from './oauth/token-exchange/delegation.ts';
+import { createSubjectTokenReader } from './oauth/token-exchange/subject-token.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
 import { createDatabaseReplayCache } from './persistence/database-replay-cache.ts';
@@ -40,6 +46,7 @@ import { systemClock, type Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
+import { createOwnTokenVerifier } from './tokens/own-token-verifier.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
@@ -66,10 +73,12 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     },
     observeAuditBatch: (batch) => late.metrics?.audit.batch(batch),
   });
-  const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
-  const hasher = createSecretHasher(kek);
+  // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
+  const ring = loadKeyRing(config);
+  const hasher = createSecretHasher(ring);
+  const sealer = createKeySealer(ring);
   const audit = createAuditService({ clock });
-  const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
+  const keys = createKeyService({ uow, sealer, audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const feed: ChangeFeed = opened.driver.provider === 'postgresql'
@@ -88,18 +97,30 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     ...DIRECTORY,
     onError: (error) => logger.warn({ err: error }, 'client directory could not load the clients; lookups read the database'),
   });
+  // Trusted issuers are read on the token-exchange path: in memory, reloaded on every change.
+  const trustedIssuerRegistry = createTrustedIssuerRegistry({
+    loadAll: () => uow.stores.trustedIssuers.listAll(),
+    loadOne: (issuer) => uow.stores.trustedIssuers.findByIssuer(issuer),
+    onError: (error) => logger.warn({ err: error }, 'trusted issuers could not be loaded; lookups wait for the database'),
+  });
   const directoryListener = directory.listener();
   const keysListener = keys.listener();
+  const issuersListener = trustedIssuerRegistry.listener();
   feed.subscribe(directoryListener);
   feed.subscribe(keysListener);
+  feed.subscribe(issuersListener);
   // The safety net for a notification lost in transit: a full reload every TTL.
-  const directoryRefresh = setInterval(() => void directory.warm(), DIRECTORY.ttlMs);
+  const directoryRefresh = setInterval(() => {
+    void directory.warm();
+    void trustedIssuerRegistry.refresh();
+  }, DIRECTORY.ttlMs);
   directoryRefresh.unref();
   // SQLite: changes by other processes on the same file (the command line, other workers).
   const sqliteSignal = opened.driver.provider === 'sqlite'
     ? createSqliteChangeSignal(opened.db, uow.gate, () => {
       directoryListener.reset(feed.live);
       keysListener.reset(true);
+      issuersListener.reset(feed.live);
     })
     : undefined;
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
@@ -110,7 +131,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
-  const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
+  // Same jwks_uri cache as private_key_jwt: the same limits, cache lifetime and unknown-kid cool-down.
+  const externalTokens = createExternalTokenVerifier({ issuers: trustedIssuerRegistry, remoteJwks });
+  const methods = createClientAuthMethods({
+    hasher, clock, replay, remoteJwks, externalTokens, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+  });
   const metrics = createMetrics({
     directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined, topClients: config.metricsTopClients, now: () => clock.now(),
     keyTimes: () => {
@@ -132,10 +157,20 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const denialSweep = denials && setInterval(() => void denials.sweep(), Math.min(config.audit.denialWindow * 1000, 10_000));
   denialSweep?.unref();
   const auditCheckpoints = createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() });
+  const now = () => clock.now();
+  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain } });
+  const grants = createGrantHandlers({
+    tokenExchange: {
+      read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
+    },
+    jwtBearer: { read: subjectTokens, delegation },
+  });
   const tokenEndpoint = createTokenEndpoint({
     denials,
     quota: createIssuanceQuota({ counter, perHour: config.tokenQuota.perHour, perDay: config.tokenQuota.perDay }),
-    grants: grantHandlers,
+    grants,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
@@ -149,13 +184,16 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const schemas = createClientMetadataSchemas({
     authMethods: methods.map((m) => m.name),
-    grantTypes: grantHandlers.map((g) => g.grantType),
+    grantTypes: grants.map((g) => g.grantType),
     maxAccessTokenTtl: config.maxAccessTokenTtl,
     issuer: config.issuer,
+    txnTrustDomain: config.txnTrustDomain,
+    adminAudience: config.adminAudience,
   });
   const clients = createClientService({
     uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
   });
+  const trustedIssuers = createTrustedIssuerService({ uow, audit, rules: { ownIssuer: config.issuer, allowInsecure: config.allowInsecureJwksUri } });
   const verifyAdminToken = createAdminTokenVerifier({
     keys, clients: { findById: async (id) => (await directory.find(id))?.client }, dpop: createDpopProofChecker({ clock, replay }), clock, config,
   });
@@ -167,12 +205,16 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     settings: createPrismaSettingRepository(opened.db, uow.gate),
     audit,
     keys,
+    sealer,
+    hasher,
     methods,
     metrics,
     /** /metrics: this process's registry, or every worker's added up by the primary. */
     renderMetrics: shared ? () => shared.clusterMetrics() : () => metrics.registry.metrics(),
     feed,
     directory,
+    grants,
+    verifyOwnToken,
     tokenEndpoint,
     /** Prisma Client on the database (the audit maintenance jobs read it directly). */
     db: opened.db,
@@ -182,6 +224,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     /** Recomputes the audit chain (docs/audit.md) against the keys of this database. */
     verifyAudit: (onProgress?: (progress: VerifyProgress) => void) => verifyAuditChain(opened.db, { run: (query) => uow.gate.run(query), ...(onProgress && { onProgress }) }),
     clients,
+    /** Admin use cases of /admin/trusted-issuers. */
+    trustedIssuers,
+    trustedIssuerRegistry,
+    /** Verifies JWTs of registered external issuers (token exchange, federated client assertions). */
+    externalTokens,
     verifyAdminToken,
     rateLimitStore: (name: string) => rateLimitStore(counter, `${name}:`),
     readCertificate: createClientCertificateReader(config),

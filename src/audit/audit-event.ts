@@ -1,6 +1,7 @@
 /** Every kind of audit event (contract §5). */
 export const AUDIT_EVENT_TYPES = [
   'token.issued',
+  'token.exchanged',
   'token.denied',
   'client.created',
   'client.updated',
@@ -10,7 +11,11 @@ export const AUDIT_EVENT_TYPES = [
   'key.activated',
   'key.retired',
   'key.revoked',
+  'key.rewrapped',
   'admin.denied',
+  'issuer.created',
+  'issuer.updated',
+  'issuer.deleted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -1,8 +1,8 @@
 /**
  * What changed in the database, as far as in-memory views care: a client (its registration,
- * secrets or state) or the signing-key set. Carries identifiers only, never secrets.
+ * secrets or state), the signing-key set, or the trusted issuers. Carries identifiers only, never secrets.
  */
-export type Change = { kind: 'client'; clientId: string } | { kind: 'keys' };
+export type Change = { kind: 'client'; clientId: string } | { kind: 'keys' } | { kind: 'issuers' };
 
 export type ChangeListener = {
   changed(change: Change): void;
@@ -28,13 +28,18 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
-/** Encoded for a channel that carries text: `c <id>` or `k`. Ids are at most 255 characters. */
+/**
+ * Encoded for a channel that carries text: `c <id>`, `k` or `i`. Ids are at most 255 characters.
+ * An instance that does not know a code (a rolling upgrade) ignores it.
+ */
 export function encodeChange(change: Change): string {
-  return change.kind === 'client' ? `c ${change.clientId}` : 'k';
+  if (change.kind === 'client') return `c ${change.clientId}`;
+  return change.kind === 'keys' ? 'k' : 'i';
 }
 
 export function decodeChange(text: string): Change | undefined {
   if (text === 'k') return { kind: 'keys' };
+  if (text === 'i') return { kind: 'issuers' };
   if (text.startsWith('c ') && text.length > 2) return { kind: 'client', clientId: text.slice(2) };
   return undefined;
 }

@@ -24,6 +24,8 @@ export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
     jwksUri: null,
     tokenEndpointAuthSigningAlg: null,
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
+    tokenExchange: null,
+    federatedCredential: null,
     disabled: false,
   };
 }

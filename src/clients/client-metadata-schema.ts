@@ -11,7 +11,11 @@ export type MetadataRules = {
   grantTypes: readonly string[];
   maxAccessTokenTtl: number;
   issuer: string;
+  /** The audience of Txn-Tokens (TXN_TOKEN_TRUST_DOMAIN): an exchange policy may name it though it need not be a URI. */
+  txnTrustDomain: string;
+  adminAudience: string;
 };
+
 
 /**
  * The RFC 7591 / RFC 8705 fields that key- and certificate-based methods use; their shape depends
@@ -41,8 +45,59 @@ function buildFields(rules: MetadataRules) {
     audience: z.array(audienceEntry).max(20).refine((v) => new Set(v).size === v.length, 'must not repeat an audience'),
     access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    token_exchange: tokenExchangePolicy(rules).nullable(),
+    federated_credential: federatedCredential().nullable(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
   };
+}
+
+const unique = (v: readonly string[]) => new Set(v).size === v.length;
+
+/**
+ * RFC 8693 exchange policy. Exchanged tokens never reach the admin API: an admin scope or the admin
+ * audience cannot be granted through an exchange, only to a client itself.
+ */
+function tokenExchangePolicy(rules: MetadataRules) {
+  const uri = z.string().max(2000).refine(isAbsoluteUriWithoutFragment, 'must be an absolute URI without a fragment');
+  // The trust domain defaults to ISSUER: that value names Txn-Tokens here, never an access token for ourselves.
+  const target = z.string().max(2000)
+    .refine((v) => v === rules.txnTrustDomain || isAbsoluteUriWithoutFragment(v), 'must be an absolute URI without a fragment, or the Txn-Token trust domain')
+    .refine((v) => v !== rules.adminAudience && (v !== rules.issuer || v === rules.txnTrustDomain), 'must not be the admin audience or the issuer');
+  return z.strictObject({
+    subject_issuers: z.array(uri).min(1).max(20).refine(unique, 'must not repeat an issuer'),
+    subject_audiences: z.array(uri.refine((v) => v !== rules.adminAudience, 'must not be the admin audience')).max(20).refine(unique, 'must not repeat an audience').default([]),
+    audience: z.array(target).min(1).max(20).refine(unique, 'must not repeat an audience'),
+    scope: z.string().max(2000).refine((v) => v === '' || v.split(' ').every((t) => SCOPE_TOKEN.test(t)), 'must be space-delimited scope tokens (RFC 6749 §3.3)')
+      .refine((v) => !v.split(' ').some((t) => t.startsWith('admin:')), 'must not contain an admin scope'),
+  }).refine((p) => !p.subject_issuers.includes(rules.issuer) || p.subject_audiences.length > 0, {
+    message: 'subject_audiences is required when subject_issuers names this service: the audiences of tokens sent to this client',
+    path: ['subject_audiences'],
+  });
+}
+
+/** Kubernetes' default service account of a namespace, as a service-account subject or a SPIFFE ID. */
+const DEFAULT_SERVICE_ACCOUNT = /^system:serviceaccount:[^:]+:default$|^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/default$/;
+
+/**
+ * federated_jwt: the trusted issuer and the exact subject of the credential it gives the client.
+ * Every pod of a namespace runs as its default service account unless told otherwise, so a client
+ * for it would authenticate any workload there: refused unless asked for explicitly.
+ */
+function federatedCredential() {
+  return z.strictObject({
+    issuer: z.string().max(2048).refine((v) => /^https?:\/\/[^\s]+$/.test(v) || /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(v),
+      'must be the issuer URL of a registered trusted issuer, or spiffe://<trust domain>'),
+    subject: z.string().min(1).max(1024).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    require_bound_token: z.boolean().default(false),
+    allow_default_service_account: z.boolean().default(false),
+  }).superRefine((c, ctx) => {
+    if (c.issuer.startsWith('spiffe:') && !c.subject.startsWith(`${c.issuer}/`)) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: `must be a SPIFFE ID of the trust domain ${c.issuer}` });
+    }
+    if (DEFAULT_SERVICE_ACCOUNT.test(c.subject) && !c.allow_default_service_account) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: 'is a namespace\'s default service account, which every pod there runs as unless told otherwise; set allow_default_service_account to register it anyway' });
+    }
+  });
 }
 
 /** Registration (POST /admin/clients) and update (PATCH) bodies; unknown fields are refused by name. */
@@ -57,6 +112,8 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     audience: f.audience.default([]),
     access_token_ttl: f.access_token_ttl.optional(),
     subject: f.subject.optional(),
+    token_exchange: f.token_exchange.optional(),
+    federated_credential: f.federated_credential.optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });
   const update = z.strictObject({
@@ -67,6 +124,8 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     audience: f.audience.optional(),
     access_token_ttl: f.access_token_ttl.nullable().optional(),
     subject: f.subject.optional(),
+    token_exchange: f.token_exchange.optional(),
+    federated_credential: f.federated_credential.optional(),
     disabled: z.boolean().optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });

@@ -5,7 +5,8 @@ import { NotFound, ValidationFailed } from '../shared/errors.ts';
 import { randomToken } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
-import type { Client, ClientChanges, NewClient } from './client.ts';
+import { JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from '../oauth/token-exchange/token-types.ts';
+import type { Client, ClientChanges, FederatedCredential, NewClient, TokenExchangePolicy } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
 import { issueSecret, type SecretHasher } from './client-secret.ts';
@@ -58,6 +59,27 @@ function methodFields(m: MethodMetadata): Pick<Client, 'jwks' | 'jwksUri' | 'tok
   };
 }
 
+/** The grants that issue tokens for another subject, and so need an exchange policy. */
+const DELEGATING_GRANTS: readonly string[] = [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT];
+
+type ExchangePolicyInput = { subject_issuers: string[]; subject_audiences: string[]; audience: string[]; scope: string };
+
+function exchangePolicyOf(input: ExchangePolicyInput | null | undefined): TokenExchangePolicy | null {
+  if (!input) return null;
+  return {
+    subjectIssuers: input.subject_issuers,
+    subjectAudiences: input.subject_audiences,
+    audience: input.audience,
+    scopes: input.scope === '' ? [] : [...new Set(input.scope.split(' '))],
+  };
+}
+
+type FederatedCredentialInput = { issuer: string; subject: string; require_bound_token: boolean };
+
+function federatedCredentialOf(input: FederatedCredentialInput | null | undefined): FederatedCredential | null {
+  return input ? { issuer: input.issuer, subject: input.subject, requireBoundToken: input.require_bound_token } : null;
+}
+
 export const MAX_GRACE_SECONDS = 30 * 86400;
 
 export function createClientService(deps: ClientServiceDeps) {
@@ -68,6 +90,21 @@ export function createClientService(deps: ClientServiceDeps) {
     const issues = methodMetadataIssues(m, { allowInsecureJwksUri: deps.allowInsecureJwksUri });
     if (issues.length) throw new ValidationFailed(issues);
     return m;
+  }
+
+  /** Exchange rights go with the grant type: one without the other is a registration mistake, refused by name. */
+  function checkExchangePolicy(grantTypes: readonly string[], policy: TokenExchangePolicy | null): TokenExchangePolicy | null {
+    const granted = grantTypes.filter((g) => DELEGATING_GRANTS.includes(g));
+    if (granted.length && !policy) throw new ValidationFailed([{ name: 'token_exchange', reason: `is required when grant_types includes ${granted.join(' or ')}` }]);
+    if (!granted.length && policy) throw new ValidationFailed([{ name: 'grant_types', reason: `must include ${DELEGATING_GRANTS.join(' or ')} when token_exchange is set` }]);
+    return policy;
+  }
+
+  /** federated_jwt and its credential go together. */
+  function checkFederated(method: string, credential: FederatedCredential | null): FederatedCredential | null {
+    if (method === 'federated_jwt' && !credential) throw new ValidationFailed([{ name: 'federated_credential', reason: 'is required with token_endpoint_auth_method federated_jwt' }]);
+    if (method !== 'federated_jwt' && credential) throw new ValidationFailed([{ name: 'federated_credential', reason: 'is only for token_endpoint_auth_method federated_jwt' }]);
+    return credential;
   }
 
   const newSecret = (expiresAt: Date | null = null, secret?: string) => issueSecret(hasher, expiresAt, secret);
@@ -108,6 +145,8 @@ export function createClientService(deps: ClientServiceDeps) {
         accessTokenTtl: input.access_token_ttl ?? null,
         subject: input.subject ?? clientId,
         ...methodFields(method),
+        tokenExchange: checkExchangePolicy(input.grant_types, exchangePolicyOf(input.token_exchange)),
+        federatedCredential: checkFederated(input.token_endpoint_auth_method, federatedCredentialOf(input.federated_credential)),
         disabled: false,
       }, ctx);
     },
@@ -152,6 +191,12 @@ export function createClientService(deps: ClientServiceDeps) {
           ...methodFields(merged),
           ...(input.disabled !== undefined && { disabled: input.disabled }),
         };
+        const tokenExchange = input.token_exchange === undefined ? existing.tokenExchange : exchangePolicyOf(input.token_exchange);
+        checkExchangePolicy(changes.grantTypes ?? existing.grantTypes, tokenExchange);
+        if (input.token_exchange !== undefined) changes.tokenExchange = tokenExchange;
+        const federated = input.federated_credential === undefined ? existing.federatedCredential : federatedCredentialOf(input.federated_credential);
+        checkFederated(changes.tokenEndpointAuthMethod ?? existing.tokenEndpointAuthMethod, federated);
+        if (input.federated_credential !== undefined) changes.federatedCredential = federated;
         guard.checkGrant(ctx.actorScopes, { scopes: changes.scopes ?? existing.scopes, audience: changes.audience ?? existing.audience });
         const updated = await stores.clients.update(clientId, changes);
         const hadSecret = secretMethods.has(existing.tokenEndpointAuthMethod);

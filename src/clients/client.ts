@@ -9,6 +9,31 @@ export type TlsClientAuthSubject = {
   sanEmail: string | null;
 };
 
+/**
+ * Which token exchanges (RFC 8693) a client may perform; a client without one may not exchange.
+ * subjectIssuers: whose tokens it may present (this service's ISSUER for tokens of an earlier hop);
+ * subjectAudiences: the audiences of its own that a token of this service must carry for it to
+ * exchange it (tokens sent to it, not to others); audience and scopes: what it may ask for.
+ */
+export type TokenExchangePolicy = {
+  subjectIssuers: string[];
+  subjectAudiences: string[];
+  audience: string[];
+  scopes: string[];
+};
+
+/**
+ * federated_jwt: the credential a trusted issuer gives the client (a Kubernetes service-account
+ * token, a SPIFFE JWT-SVID), named by that issuer and the exact subject it carries.
+ */
+export type FederatedCredential = {
+  /** A registered trusted issuer (spiffe://<trust domain> for JWT-SVIDs). */
+  issuer: string;
+  subject: string;
+  /** Kubernetes: accept only pod-bound tokens (the kubernetes.io.pod claims). */
+  requireBoundToken: boolean;
+};
+
 /** A registered service client, as the domain sees it (never its secrets). */
 export type Client = {
   clientId: string;
@@ -24,6 +49,8 @@ export type Client = {
   /** RFC 7591 token_endpoint_auth_signing_alg: the one algorithm its assertions may use. */
   tokenEndpointAuthSigningAlg: string | null;
   tlsClientAuth: TlsClientAuthSubject;
+  tokenExchange: TokenExchangePolicy | null;
+  federatedCredential: FederatedCredential | null;
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -34,9 +34,19 @@ export const configSchema = z.object({
   KEY_ENCRYPTION_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$|^[0-9a-fA-F]{64}$/,
     'expected 32 bytes as 64 hex digits or 43 base64url characters').optional()
     .describe('AES-256-GCM key protecting signing keys at rest and keying client-secret hashes'),
+  KEY_ENCRYPTION_KEYS_PREVIOUS: z.string().regex(/^\s*(?:[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})(?:\s*,\s*(?:[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64}))*\s*$/,
+    'expected comma-separated keys, each 32 bytes as 64 hex digits or 43 base64url characters').optional()
+    .describe('earlier key-encryption keys, still opening signing keys and verifying secret hashes they made; see docs/operations.md'),
   SIGNING_ALG: z.enum(SIGNING_ALGS).default('RS256').describe('algorithm of newly created signing keys'),
   ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(900).describe('default access-token lifetime'),
   MAX_ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(3600).describe('ceiling of any per-client lifetime'),
+  FEDERATED_ASSERTION_MAX_LIFETIME: duration.pipe(z.number().min(60).max(86400)).default(3600)
+    .describe('federated_jwt: the longest exp - iat (and age) of a service-account token or JWT-SVID when its trusted issuer sets no max_token_age'),
+  TOKEN_EXCHANGE_MAX_DEPTH: count.pipe(z.number().min(1).max(32)).default(5)
+    .describe('token exchange: most actors an act chain may name (RFC 8693 §4.1), the new one included'),
+  TXN_TOKEN_TTL: duration.pipe(z.number().min(1).max(3600)).default(300).describe('Txn-Token lifetime (never beyond the subject token)'),
+  TXN_TOKEN_TRUST_DOMAIN: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'expected 1-255 printable ASCII characters without spaces').optional()
+    .describe('the trust domain Txn-Tokens are valid in (their aud); default: ISSUER'),
   KEY_ROTATION_INTERVAL: duration.pipe(z.number().min(60)).default(30 * 86400).describe('automatic key rotation period'),
   KEY_PREPUBLISH: duration.pipe(z.number().min(1)).default(86400).describe('how long a next key is published before it signs'),
   JWKS_MAX_AGE: duration.pipe(z.number().min(1)).default(900).describe('JWKS Cache-Control max-age; below KEY_PREPUBLISH'),

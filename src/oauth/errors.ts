@@ -5,6 +5,7 @@ export type OAuthErrorCode =
   | 'invalid_dpop_proof'
   | 'invalid_request'
   | 'invalid_client'
+  | 'invalid_grant'
   | 'unauthorized_client'
   | 'unsupported_grant_type'
   | 'invalid_scope'
@@ -58,7 +59,23 @@ export type DenialReason =
   | CertificateRejection
   // …and whether it is this client's.
   | 'cert_subject_mismatch'
-  | 'cert_not_registered';
+  | 'cert_not_registered'
+  // RFC 8693 token exchange and Txn-Tokens (src/oauth/grants/token-exchange.ts)
+  | 'exchange_not_allowed'
+  | 'issuer_not_allowed'
+  | 'unknown_issuer'
+  | 'unsupported_token_type'
+  | 'missing_subject_token'
+  | `subject_token_${string}`
+  | `actor_token_${string}`
+  | 'actor_mismatch'
+  | 'may_act_mismatch'
+  | 'chain_too_deep'
+  | 'wrong_trust_domain'
+  | 'subject_scope_unknown'
+  | 'context_missing'
+  | 'context_invalid'
+  | 'context_changed';
 
 export type OAuthErrorOptions = { reason: DenialReason; cause?: unknown; retryAfterSeconds?: number };
 
@@ -78,6 +95,8 @@ export class InvalidRequest extends OAuthError { readonly code = 'invalid_reques
 /** invalid_request answered with 405 (wrong method) or 413 (body too large), as HTTP asks. */
 export class MethodNotAllowed extends OAuthError { readonly code = 'invalid_request'; readonly status = 405; }
 export class RequestTooLarge extends OAuthError { readonly code = 'invalid_request'; readonly status = 413; }
+/** RFC 6749 §5.2: the grant presented (an exchanged token's delegation) does not hold for this client. */
+export class InvalidGrant extends OAuthError { readonly code = 'invalid_grant'; readonly status = 400; }
 export class UnauthorizedClient extends OAuthError { readonly code = 'unauthorized_client'; readonly status = 400; }
 export class UnsupportedGrantType extends OAuthError { readonly code = 'unsupported_grant_type'; readonly status = 400; }
 export class InvalidScope extends OAuthError { readonly code = 'invalid_scope'; readonly status = 400; }

@@ -25,7 +25,14 @@ import {
 import type { GrantHandler } from './grants/grant-handler.ts';
 import { param, type TokenRequest } from './token-request.ts';
 
-export type TokenResponse = { access_token: string; token_type: 'Bearer' | 'DPoP'; expires_in: number; scope: string };
+/** RFC 6749 §5.1; RFC 8693 §2.2.1 adds issued_token_type, and token_type N_A for a token that is not an access token. */
+export type TokenResponse = {
+  access_token: string;
+  issued_token_type?: string;
+  token_type: 'Bearer' | 'DPoP' | 'N_A';
+  expires_in: number;
+  scope: string;
+};
 
 export type TokenEndpointDeps = {
   grants: readonly GrantHandler[];
@@ -57,7 +64,7 @@ const MAX_VALUE_LENGTH = 16_384;
 
 /** The audit name of a mechanism's method before the client's registration says which one. */
 const DEFAULT_METHOD: Record<string, string> = {
-  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', certificate: 'tls_client_auth',
+  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', federated: 'federated_jwt', certificate: 'tls_client_auth',
 };
 
 /**
@@ -164,14 +171,17 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       });
     }
     const grant = grantFor(req, authenticated.client.grantTypes);
-    const decision = grant.decide(req, authenticated);
+    const decision = await grant.handle(req, authenticated);
+    const txn = decision.kind === 'txn_token';
+    // A Txn-Token is context, not a credential: it carries no confirmation claim (draft section "Txn-Token Format").
+    if (txn && req.dpop !== undefined) throw new InvalidRequest('a Txn-Token cannot be DPoP-bound: send the request without a DPoP proof', { reason: 'malformed_request' });
     const jkt = req.dpop === undefined ? undefined : await dpopThumbprint(req.dpop);
-    const cnf = jkt === undefined ? authenticated.cnf : { ...authenticated.cnf, jkt };
+    const cnf = txn ? undefined : jkt === undefined ? authenticated.cnf : { ...authenticated.cnf, jkt };
     const token = await deps.issuer.issue({ client: authenticated.client, ...decision, cnf });
     const scope = decision.scopes.join(' ');
     // Fail closed: the token leaves only once its audit record is stored.
     await deps.audit.record(deps.auditLog, req.context, {
-      type: 'token.issued',
+      type: decision.audit.type,
       outcome: 'success',
       clientId: authenticated.client.clientId,
       authMethod: authenticated.method,
@@ -179,11 +189,19 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
       scope,
       jti: token.jti,
       kid: token.kid,
-      details: { grant_type: grant.grantType, expires_in: token.expiresIn, ...authenticated.auditDetails, ...(jkt && { jkt }) },
+      details: {
+        grant_type: grant.grantType, expires_in: token.expiresIn, ...decision.audit.details, ...authenticated.auditDetails, ...(jkt && { jkt }),
+      },
     });
     deps.metrics?.issued({ clientId: authenticated.client.clientId, audience: decision.audience, authMethod: authenticated.method, expiresIn: token.expiresIn });
-    // RFC 9449 §5: a DPoP-bound token is of type DPoP.
-    return { access_token: token.accessToken, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: token.expiresIn, scope };
+    return {
+      access_token: token.accessToken,
+      ...(decision.issuedTokenType && { issued_token_type: decision.issuedTokenType }),
+      // RFC 9449 §5: a DPoP-bound token is of type DPoP; RFC 8693 §2.2.1: N_A for what is not an access token.
+      token_type: txn ? 'N_A' : jkt ? 'DPoP' : 'Bearer',
+      expires_in: token.expiresIn,
+      scope,
+    };
   }
 
   return {

@@ -26,6 +26,8 @@ function toClient(row: ClientRow): Client {
       sanIp: row.tlsClientAuthSanIp,
       sanEmail: row.tlsClientAuthSanEmail,
     },
+    tokenExchange: row.tokenExchange === null ? null : JSON.parse(row.tokenExchange),
+    federatedCredential: row.federatedCredential === null ? null : JSON.parse(row.federatedCredential),
     disabled: row.disabled,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -50,6 +52,8 @@ function toRow(changes: ClientChanges) {
     tlsClientAuthSanUri: tls?.sanUri,
     tlsClientAuthSanIp: tls?.sanIp,
     tlsClientAuthSanEmail: tls?.sanEmail,
+    tokenExchange: changes.tokenExchange === undefined ? undefined : changes.tokenExchange && JSON.stringify(changes.tokenExchange),
+    federatedCredential: changes.federatedCredential === undefined ? undefined : changes.federatedCredential && JSON.stringify(changes.federatedCredential),
     disabled: changes.disabled,
   };
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));
@@ -152,5 +156,19 @@ export function createPrismaClientRepository(db: DbTransaction, changes: ChangeR
         if (count > 0) changed(clientId);
         return count;
       }),
+
+    replaceSecretHash: (clientId, secretId, from, to) =>
+      translateErrors(async () => {
+        const { count } = await db.clientSecret.updateMany({ where: { id: secretId, clientId, hash: from }, data: { hash: to } });
+        if (count > 0) changed(clientId);
+        return count > 0;
+      }),
+
+    listSecretHashes: (prefix) =>
+      translateErrors(() => db.clientSecret.findMany({
+        ...(prefix !== undefined && { where: { hash: { startsWith: prefix } } }),
+        select: { id: true, clientId: true, hash: true, expiresAt: true },
+        orderBy: { id: 'asc' },
+      })),
   };
 }

@@ -9,6 +9,7 @@ import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
+import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
@@ -17,6 +18,7 @@ function storesOn(db: DbTransaction, changes: ChangeRecorder, writeAudit: (recor
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
     audit: createPrismaAuditRepository(db, writeAudit),
+    trustedIssuers: createPrismaTrustedIssuerRepository(db, changes),
   };
 }
 
@@ -54,6 +56,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
+      trustedIssuers: gated(plain.trustedIssuers, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }, options.observeAuditBatch),
     },

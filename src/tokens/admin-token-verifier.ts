@@ -1,10 +1,11 @@
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { ADMIN_SCOPES, type AdminScope } from '../clients/admin-privilege.ts';
 import type { Client } from '../clients/client.ts';
 import type { KeyService } from '../keys/key-service.ts';
 import { Forbidden, Unauthenticated } from '../shared/errors.ts';
 import type { Clock } from '../shared/clock.ts';
 import { InvalidDpopProofError, type DpopProofChecker } from './dpop.ts';
+import { createOwnTokenVerifier, OwnTokenRejected } from './own-token-verifier.ts';
 
 export { ADMIN_SCOPES, type AdminScope };
 
@@ -52,29 +53,17 @@ const KNOWN_CNF_MEMBERS = new Set(['jkt', 'x5t#S256']);
  * (a scope taken from a client takes effect on its tokens at once, not at their expiry).
  */
 export function createAdminTokenVerifier(deps: AdminTokenVerifierDeps) {
+  const verifyOwnToken = createOwnTokenVerifier(deps);
+
   async function verifySignedToken(token: string): Promise<JWTPayload> {
-    let kid: string | undefined;
     try {
-      kid = decodeProtectedHeader(token).kid;
-    } catch {
-      throw new Unauthenticated('the access token is not a JWT', 'malformed_token');
-    }
-    const key = kid === undefined ? undefined : deps.keys.verificationKey(kid);
-    if (!key) throw new Unauthenticated('the access token is not signed by a current key of this service', 'unknown_kid');
-    try {
-      return (await jwtVerify(token, key.key, {
-        algorithms: [key.alg],
-        issuer: deps.config.issuer,
-        audience: deps.config.adminAudience,
-        typ: 'at+jwt',
-        currentDate: deps.clock.now(),
-        requiredClaims: ['exp', 'iat', 'sub', 'client_id'],
-      })).payload;
+      return await verifyOwnToken(token, { typ: 'at+jwt', audience: deps.config.adminAudience, requiredClaims: ['sub', 'client_id'] });
     } catch (error) {
-      const reason = error instanceof joseErrors.JWTExpired ? 'token_expired'
-        : error instanceof joseErrors.JWTClaimValidationFailed ? `claim_${error.claim}_invalid`
-        : 'token_invalid';
-      throw new Unauthenticated('the access token is not valid for the admin API', reason);
+      if (!(error instanceof OwnTokenRejected)) throw error;
+      const message = error.reason === 'malformed_token' ? 'the access token is not a JWT'
+        : error.reason === 'unknown_kid' ? 'the access token is not signed by a current key of this service'
+        : 'the access token is not valid for the admin API';
+      throw new Unauthenticated(message, error.reason);
     }
   }
 
@@ -112,6 +101,8 @@ export function createAdminTokenVerifier(deps: AdminTokenVerifierDeps) {
 
   return async function verifyAdminToken(presentation: AdminTokenPresentation, required: AdminScope): Promise<VerifiedAdmin> {
     const payload = await verifySignedToken(presentation.token);
+    // A token got by exchange acts for someone else; the admin API takes only a client's own tokens.
+    if (payload.act !== undefined) throw new Unauthenticated('a delegated (exchanged) token is not accepted by the admin API', 'delegated_token');
     await checkBinding(payload, presentation);
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     const tokenScopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];

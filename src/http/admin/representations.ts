@@ -23,6 +23,17 @@ export function clientRepresentation(c: Client) {
     tls_client_auth_san_uri: c.tlsClientAuth.sanUri,
     tls_client_auth_san_ip: c.tlsClientAuth.sanIp,
     tls_client_auth_san_email: c.tlsClientAuth.sanEmail,
+    token_exchange: c.tokenExchange && {
+      subject_issuers: c.tokenExchange.subjectIssuers,
+      subject_audiences: c.tokenExchange.subjectAudiences,
+      audience: c.tokenExchange.audience,
+      scope: c.tokenExchange.scopes.join(' '),
+    },
+    federated_credential: c.federatedCredential && {
+      issuer: c.federatedCredential.issuer,
+      subject: c.federatedCredential.subject,
+      require_bound_token: c.federatedCredential.requireBoundToken,
+    },
     disabled: c.disabled,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),

@@ -1,11 +1,8 @@
 import type { Request } from 'express';
 import { InvalidRequest } from '../../oauth/errors.ts';
-import { grantHandlers } from '../../oauth/grants/index.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MAX_PARAMETERS = 100;
-/** Only these may repeat (contract §2, RFC 8707 §2), so only these may be JSON arrays. */
-const REPEATABLE = new Set(grantHandlers.flatMap((g) => [...g.repeatable]));
 
 function malformed(description: string, reason: 'malformed_request' | 'unsupported_content_type' = 'malformed_request') {
   return new InvalidRequest(description, { reason });
@@ -35,7 +32,7 @@ function parseForm(text: string): Map<string, string[]> {
 }
 
 /** The contract's JSON alternative: an object whose values are strings (or arrays of them, for repeatable parameters). */
-function parseJson(text: string): Map<string, string[]> {
+function parseJson(text: string, repeatable: ReadonlySet<string>): Map<string, string[]> {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -48,7 +45,7 @@ function parseJson(text: string): Map<string, string[]> {
   const params = new Map<string, string[]>();
   for (const [name, value] of entries) {
     // RFC 6749 §3.2: only repeatable parameters may be lists; an array for any other, even of one element, is refused like a repeat.
-    if (Array.isArray(value) && !REPEATABLE.has(name)) throw malformed(`parameter ${name.slice(0, 40)} must be a single string`);
+    if (Array.isArray(value) && !repeatable.has(name)) throw malformed(`parameter ${name.slice(0, 40)} must be a single string`);
     const values = Array.isArray(value) ? value : [value];
     if (values.length === 0 || values.some((v) => typeof v !== 'string')) {
       throw malformed(`parameter ${name.slice(0, 40)} must be a string`);
@@ -61,8 +58,9 @@ function parseJson(text: string): Map<string, string[]> {
 /**
  * The body of POST /token as parameter lists. It was read raw, so this is the only parser:
  * duplicates are kept for rejectDuplicates, nothing is coerced, and no prototype can be polluted.
+ * Only the grants' repeatable parameters (RFC 8707 §2, RFC 8693 §2.1) may be JSON arrays.
  */
-export function parseTokenRequestBody(req: Request, body: Buffer): Map<string, string[]> {
+export function parseTokenRequestBody(req: Request, body: Buffer, repeatable: ReadonlySet<string>): Map<string, string[]> {
   if (Object.keys(req.query).length > 0 || req.originalUrl.includes('?')) {
     throw malformed('parameters must be sent in the request body, not in the URL');
   }
@@ -80,6 +78,6 @@ export function parseTokenRequestBody(req: Request, body: Buffer): Map<string, s
     throw malformed('the body is not valid UTF-8');
   }
   if (mediaType === 'application/x-www-form-urlencoded') return parseForm(text);
-  if (mediaType === 'application/json') return parseJson(text);
+  if (mediaType === 'application/json') return parseJson(text, repeatable);
   throw malformed('the body must be application/x-www-form-urlencoded or application/json', 'unsupported_content_type');
 }

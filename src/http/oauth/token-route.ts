@@ -12,6 +12,8 @@ import { readBody } from './read-body.ts';
 
 export type TokenRouteDeps = {
   endpoint: TokenEndpoint;
+  /** Parameters the grants allow more than once (and as JSON arrays). */
+  repeatable: ReadonlySet<string>;
   /** The per-address limiter's counter store (this process, the cluster primary or Redis). */
   addressLimitStore: Store;
   readCertificate: (req: Request) => CertificateEvidence;
@@ -56,7 +58,7 @@ export function createTokenRouter(deps: TokenRouteDeps): Router {
     let evidence: CertificateEvidence | undefined;
     const body = await readBody(req, BODY_LIMIT);
     const tokenRequest: TokenRequest = {
-      params: parseTokenRequestBody(req, body),
+      params: parseTokenRequestBody(req, body, deps.repeatable),
       authorization: req.get('authorization'),
       context: requestContext(req, res),
       certificate: () => (evidence ??= deps.readCertificate(req)),

@@ -10,6 +10,8 @@ export type ServerMetadataInput = {
   signingAlgs: readonly string[];
   assertionAlgs: readonly string[];
   certificateBoundTokens: boolean;
+  /** RFC 8693 token types, when token exchange is offered. */
+  tokenExchange?: { subjectTokenTypes: readonly string[]; requestedTokenTypes: readonly string[] } | undefined;
 };
 
 /**
@@ -30,6 +32,10 @@ export function buildServerMetadata(input: ServerMetadataInput): string {
     access_token_signing_alg_values_supported: input.signingAlgs,
     token_endpoint_auth_signing_alg_values_supported: input.assertionAlgs,
     dpop_signing_alg_values_supported: input.assertionAlgs,
+    ...(input.tokenExchange && {
+      token_exchange_subject_token_types_supported: input.tokenExchange.subjectTokenTypes,
+      token_exchange_requested_token_types_supported: input.tokenExchange.requestedTokenTypes,
+    }),
     tls_client_certificate_bound_access_tokens: input.certificateBoundTokens,
   });
 }

@@ -4,7 +4,7 @@ import { isAbsoluteUriWithoutFragment } from '../target.ts';
 import { param, type TokenRequest } from '../token-request.ts';
 import type { GrantHandler } from './grant-handler.ts';
 
-const TARGET_PARAMS = ['audience', 'resource'] as const;
+export const TARGET_PARAMS = ['audience', 'resource'] as const;
 
 /** Scopes: all registered ones when omitted or empty; otherwise each must be registered (no silent subset). */
 function decideScopes(req: TokenRequest, registered: readonly string[]): string[] {
@@ -18,16 +18,22 @@ function decideScopes(req: TokenRequest, registered: readonly string[]): string[
   return scopes;
 }
 
-/** Audience: audience and resource values together; the single registered audience when none is named. */
-function decideAudience(req: TokenRequest, registered: readonly string[]): string[] {
+/** The audience and resource values together (RFC 8707 §2, RFC 8693 §2.1), each an absolute URI. */
+export function requestedTargets(req: TokenRequest): string[] {
   const requested = [...new Set(TARGET_PARAMS.flatMap((p) => req.params.get(p) ?? []))];
+  if (requested.some((t) => !isAbsoluteUriWithoutFragment(t))) {
+    throw new InvalidTarget('audience and resource must be absolute URIs without a fragment (RFC 8707 section 2)', { reason: 'invalid_target' });
+  }
+  return requested;
+}
+
+/** Audience: the requested targets; the single registered audience when none is named. */
+function decideAudience(req: TokenRequest, registered: readonly string[]): string[] {
+  const requested = requestedTargets(req);
   if (requested.length === 0) {
     if (registered.length === 1) return [registered[0]!];
     if (registered.length === 0) throw new InvalidTarget('the client has no registered audience', { reason: 'audience_not_allowed' });
     throw new InvalidRequest('the client has several audiences: name one with audience or resource', { reason: 'audience_required' });
-  }
-  if (requested.some((t) => !isAbsoluteUriWithoutFragment(t))) {
-    throw new InvalidTarget('audience and resource must be absolute URIs without a fragment (RFC 8707 section 2)', { reason: 'invalid_target' });
   }
   if (requested.some((t) => !registered.includes(t))) {
     throw new InvalidTarget('the requested audience is not registered for the client', { reason: 'audience_not_allowed' });
@@ -40,5 +46,11 @@ export const clientCredentialsGrant: GrantHandler = {
   grantType: 'client_credentials',
   parameters: new Set(['scope', ...TARGET_PARAMS]),
   repeatable: new Set(TARGET_PARAMS),
-  decide: (req, { client }) => ({ scopes: decideScopes(req, client.scopes), audience: decideAudience(req, client.audience) }),
+  handle: async (req, { client }) => ({
+    kind: 'access_token',
+    subject: client.subject,
+    scopes: decideScopes(req, client.scopes),
+    audience: decideAudience(req, client.audience),
+    audit: { type: 'token.issued' },
+  }),
 };
