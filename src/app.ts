@@ -63,6 +63,14 @@ export function buildApp(c: Container) {
     trustedIssuers: c.trustedIssuers,
     auditLog: c.uow.stores.audit,
     audit: c.audit,
+    authMethods: c.methods.map((m) => m.name),
+    now: () => c.clock.now(),
+    tokenLifetime: async (id) => {
+      const found = (await c.directory.find(id))?.client;
+      return found && Math.min(found.accessTokenTtl ?? c.config.accessTokenTtl, c.config.maxAccessTokenTtl);
+    },
+    // Progress of a long verification: every 100,000 events, and at the end.
+    verifyAudit: () => c.verifyAudit((p) => (p.eventsChecked % 100_000 === 0 || p.seq >= p.headSeq) && c.logger.info({ audit_verify: { events_checked: p.eventsChecked, position: String(p.seq), head: String(p.headSeq) } }, 'audit verification progress')),
     verify: c.verifyAdminToken,
     readCertificate: c.readCertificate,
     issuer: c.config.issuer,

@@ -1,4 +1,8 @@
+import { createCheckpointWriter } from './audit/audit-checkpoints.ts';
 import { createAuditService } from './audit/audit-service.ts';
+import { createAuditPruner } from './audit/audit-retention.ts';
+import { createDenialAggregator } from './audit/denial-aggregator.ts';
+import { verifyAuditChain, type VerifyProgress } from './audit/verify-audit-chain.ts';
 import type { ChangeFeed } from './changes/change-feed.ts';
 import { createLocalChangeFeed } from './changes/local-change-feed.ts';
 import { createPostgresChangeFeed } from './changes/postgres-change-feed.ts';
@@ -13,13 +17,16 @@ import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { registerDependencyMetrics } from './http/ops/dependency-metrics.ts';
-import { createMetrics } from './http/ops/metrics.ts';
+import { createMetrics, type Metrics } from './http/ops/metrics.ts';
+import { auditEventRepresentation } from './http/admin/representations.ts';
+import type { StoredAuditEvent } from './audit/audit-event.ts';
 import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createExternalTokenVerifier } from './issuers/external-token-verifier.ts';
 import { createTrustedIssuerRegistry } from './issuers/trusted-issuer-registry.ts';
 import { createTrustedIssuerService } from './issuers/trusted-issuer-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
+import { createIssuanceQuota } from './limits/issuance-quota.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
 import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
 import { createClientAuthenticator } from './oauth/client-auth/authenticate-client.ts';
@@ -63,7 +70,17 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const bounds = databaseBounds(config);
   const databaseHealth = createDependencyHealth('database', logger, config.database.provider === 'sqlite' ? 'database (SQLite)' : 'database (PostgreSQL)');
   const opened = await openDatabase(config.database, bounds);
-  const uow = createPrismaUnitOfWork(opened, config.database, bounds, databaseHealth);
+  // The metrics are made once the directory exists (below); the audit writer reports to them from then on.
+  const late: { metrics?: Metrics } = {};
+  const uow = createPrismaUnitOfWork(opened, config.database, {
+    bounds,
+    health: databaseHealth,
+    // Export: each stored audit event is also one log line (docs/audit.md); the record holds no secret by construction.
+    onAudited: (records) => {
+      for (const record of records) logger.info({ audit: true, event: auditEventRepresentation(record as StoredAuditEvent) }, `audit ${record.type}`);
+    },
+    observeAuditBatch: (batch) => late.metrics?.audit.batch(batch),
+  });
   // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
   const ring = loadKeyRing(config);
   const hasher = createSecretHasher(ring);
@@ -136,9 +153,29 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const methods = createClientAuthMethods({
     hasher, clock, replay, remoteJwks, externalTokens, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
   });
-  const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
+  const metrics = createMetrics({
+    directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined, topClients: config.metricsTopClients, now: () => clock.now(),
+    keyTimes: () => {
+      const active = keys.activeSigningKey() && keys.list().find((k) => k.state === 'active');
+      if (!active) return undefined;
+      const activatedAt = active.activatedAt ?? active.createdAt;
+      return { activatedAt, rotationDueAt: new Date(activatedAt.getTime() + config.keyRotationInterval * 1000) };
+    },
+  });
+  late.metrics = metrics;
   const dependencies = redisHealth ? [databaseHealth, redisHealth] : [databaseHealth];
   registerDependencyMetrics(metrics.registry, dependencies);
+  const denials = config.audit.denialWindow > 0
+    ? createDenialAggregator({
+      windowMs: config.audit.denialWindow * 1000,
+      now: () => clock.now(),
+      store: (entry, sourceAddress) => audit.record(uow.stores.audit, { requestId: 'denial-aggregation', sourceAddress }, entry),
+      onError: (error) => logger.error({ err: error }, 'the count of repeated token refusals could not be stored'),
+    })
+    : undefined;
+  const denialSweep = denials && setInterval(() => void denials.sweep(), Math.min(config.audit.denialWindow * 1000, 10_000));
+  denialSweep?.unref();
+  const auditCheckpoints = createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
   const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
@@ -150,6 +187,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     jwtBearer: { read: subjectTokens, delegation },
   });
   const tokenEndpoint = createTokenEndpoint({
+    denials,
+    quota: createIssuanceQuota({ counter, perHour: config.tokenQuota.perHour, perDay: config.tokenQuota.perDay }),
     grants,
     authenticateClient: createClientAuthenticator({ methods, clients: directory }),
     issuer: createAccessTokenIssuer({ keys, clock, config }),
@@ -199,6 +238,13 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     grants,
     verifyOwnToken,
     tokenEndpoint,
+    /** Prisma Client on the database (the audit maintenance jobs read it directly). */
+    db: opened.db,
+    auditCheckpoints,
+    auditPruner: createAuditPruner({ db: opened.db, gate: uow.gate, clock, retentionSeconds: config.audit.retention, checkpoints: auditCheckpoints }),
+    denials,
+    /** Recomputes the audit chain (docs/audit.md) against the keys of this database. */
+    verifyAudit: (onProgress?: (progress: VerifyProgress) => void) => verifyAuditChain(opened.db, { run: (query) => uow.gate.run(query), ...(onProgress && { onProgress }) }),
     clients,
     /** Admin use cases of /admin/trusted-issuers. */
     trustedIssuers,
@@ -211,6 +257,9 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     signingAlgs: SIGNING_ALGS,
     async close() {
       clearInterval(directoryRefresh);
+      if (denialSweep) clearInterval(denialSweep);
+      // Counts of refusals still in their window are stored before the database closes.
+      await denials?.sweep(true);
       sqliteSignal?.close();
       await feed.close();
       await uow.close();

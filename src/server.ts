@@ -8,6 +8,9 @@ import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
 import { reportKeyEncryptionKeyUse } from './keys/kek-rewrap.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
+import { startCheckpointTimer } from './audit/audit-checkpoints.ts';
+import { startPruneTimer } from './audit/audit-retention.ts';
+import { adoptUnchainedEvents } from './audit/adopt-unchained-events.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { checkDatabase, databaseBounds } from './persistence/database-check.ts';
 import { migrate } from './persistence/migrations.ts';
@@ -98,6 +101,8 @@ export async function prepareDeployment(config: Config, logger: Logger): Promise
   await migrateDatabase(config, logger);
   const container = await createContainer(config, logger);
   try {
+    const adopted = await adoptUnchainedEvents(container.db, container.uow.gate);
+    if (adopted) logger.info({ audit_adopted: adopted }, 'audit events stored before the chain existed were chained');
     await container.keys.load();
     await checkKeyEncryptionKeys(container, logger);
     return await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
@@ -113,6 +118,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   if (options.migrate !== false) await migrateDatabase(config, logger);
   const container = await createContainer(config, logger, clock, options.shared);
   try {
+    if (options.migrate !== false) {
+      const adopted = await adoptUnchainedEvents(container.db, container.uow.gate);
+      if (adopted) logger.info({ audit_adopted: adopted }, 'audit events stored before the chain existed were chained');
+    }
     await container.keys.load();
     if (options.migrate !== false) await checkKeyEncryptionKeys(container, logger);
     await followIssuer({ settings: container.settings, uow: container.uow, audit: container.audit, logger, config });
@@ -162,6 +171,16 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
       : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
+    const pruning = startPruneTimer(container.auditPruner, {
+      intervalMs: 3_600_000,
+      initialDelayMs: 60_000,
+      onResult: (r) => {
+        if (r.refused) logger.error({ audit_prune: r.refused }, 'audit retention did not prune');
+        else if (r.deleted) logger.info({ audit_prune: { deleted: r.deleted, anchor: String(r.anchor) } }, 'audit events past retention pruned');
+      },
+      onError: (error) => logger.warn({ err: error }, 'audit retention could not prune; retrying at the next interval'),
+    });
+    const checkpoints = startCheckpointTimer(container.auditCheckpoints, config.audit.checkpointInterval, (error) => logger.warn({ err: error }, 'the audit chain head could not be signed; retrying at the next interval'));
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     return {
@@ -177,10 +196,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
         for (const res of unsent) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        // A rotation in progress may be waiting on the database too: it gets the same bound.
-        const schedulerStopped = scheduler.stop();
+        // A rotation, a checkpoint or a prune in progress may be waiting on the database too: they get the same bound.
+        const timersStopped = Promise.all([scheduler.stop(), checkpoints.stop(), pruning.stop()]);
         void metricsServer?.close();
-        let clean = await settlesBefore(Promise.all([closed, schedulerStopped]), drainUntil);
+        let clean = await settlesBefore(Promise.all([closed, timersStopped]), drainUntil);
         if (!clean) {
           const late = [...unsent].filter((res) => !res.headersSent);
           logger.error({ inFlight: late.length }, 'SHUTDOWN_TIMEOUT reached: answering 503 to the requests still in flight');

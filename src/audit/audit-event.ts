@@ -29,6 +29,8 @@ export type RequestContext = { requestId: string; sourceAddress: string | undefi
  * and `details` with event-specific facts such as the fields an admin changed.
  */
 export type AuditRecord = {
+  /** The event id (time-ordered); given when the record is made, else when it is stored. */
+  id?: string | undefined;
   type: AuditEventType;
   outcome: AuditOutcome;
   time: Date;
@@ -52,4 +54,10 @@ export type AuditFilter = {
   outcome?: AuditOutcome | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /** One audience the event names (of possibly several). */
+  audience?: string | undefined;
+  authMethod?: string | undefined;
+  reason?: string | undefined;
+  jti?: string | undefined;
+  requestId?: string | undefined;
 };

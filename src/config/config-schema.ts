@@ -108,6 +108,16 @@ export const configSchema = z.object({
     .describe('how long one Redis command may take before the in-process fallback answers'),
   WEB_CONCURRENCY: count.pipe(z.number().min(1).max(64)).optional()
     .describe('worker processes serving the port; default: the CPUs available to the process (cgroup quota included)'),
+  AUDIT_RETENTION: duration.pipe(z.number().min(86400)).default(90 * 86400)
+    .describe('audit events older than this are pruned (in batches, with a signed anchor at the cut); at least 1d'),
+  AUDIT_CHECKPOINT_INTERVAL: duration.pipe(z.number().min(1)).default(60)
+    .describe('how often the audit chain head is signed (a checkpoint); events after the last one are protected by the chain only'),
+  TOKEN_QUOTA_PER_HOUR: count.default(0).describe('tokens one client may be issued per hour, counted across instances with REDIS_URL; 0 = no quota'),
+  TOKEN_QUOTA_PER_DAY: count.default(0).describe('tokens one client may be issued per day, likewise; 0 = no quota'),
+  METRICS_TOP_CLIENTS: count.pipe(z.number().max(1000)).default(20)
+    .describe('clients (and audiences) with series of their own in the per-client token metrics; the rest are counted as other'),
+  AUDIT_DENIAL_WINDOW: duration.default(60)
+    .describe('identical token refusals (client, address, reason) past the tenth within this window are stored as one event with their count; 0 = store each'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

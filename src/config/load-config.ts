@@ -68,6 +68,12 @@ export type Config = Readonly<{
   sqliteSynchronous: 'full' | 'normal';
   /** Worker processes (cluster mode when above 1). */
   webConcurrency: number;
+  /** Seconds: retention of audit events, checkpoint period, denial aggregation window (0 = off). */
+  audit: Readonly<{ retention: number; checkpointInterval: number; denialWindow: number }>;
+  /** Clients and audiences labelled by name in the per-client token metrics. */
+  metricsTopClients: number;
+  /** Tokens per client per hour and per day; 0 = no quota. */
+  tokenQuota: Readonly<{ perHour: number; perDay: number }>;
 }>;
 
 function fail(variable: string, message: string): never {
@@ -255,5 +261,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       redisCommand: v.REDIS_COMMAND_TIMEOUT,
     }),
     sqliteSynchronous: v.SQLITE_SYNCHRONOUS,
+    metricsTopClients: v.METRICS_TOP_CLIENTS,
+    tokenQuota: Object.freeze({ perHour: v.TOKEN_QUOTA_PER_HOUR, perDay: v.TOKEN_QUOTA_PER_DAY }),
+    audit: Object.freeze({ retention: v.AUDIT_RETENTION, checkpointInterval: v.AUDIT_CHECKPOINT_INTERVAL, denialWindow: v.AUDIT_DENIAL_WINDOW }),
   });
 }

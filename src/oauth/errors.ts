@@ -43,6 +43,7 @@ export type DenialReason =
   | 'audience_not_allowed'
   | 'audience_required'
   | 'rate_limited'
+  | 'quota_exceeded'
   | 'auth_failures_locked'
   | 'storage_unavailable'
   | 'internal_error'

@@ -2,6 +2,9 @@ import type { AuditService } from '../audit/audit-service.ts';
 import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { RequestContext } from '../audit/audit-event.ts';
 import type { ClientLimits } from '../limits/client-limits.ts';
+import type { IssuanceQuota } from '../limits/issuance-quota.ts';
+import type { DenialAggregator } from '../audit/denial-aggregator.ts';
+import type { AuditEntry } from '../audit/audit-service.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
 import { NoActiveSigningKey, type AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
 import { InvalidDpopProofError, type DpopVerifier } from '../tokens/dpop.ts';
@@ -39,13 +42,20 @@ export type TokenEndpointDeps = {
   auditLog: AuditRepository;
   verifyDpopProof: DpopVerifier;
   limits: ClientLimits;
+  /** TOKEN_QUOTA_PER_HOUR / _PER_DAY; absent when neither is set. */
+  quota?: IssuanceQuota | undefined;
   metrics?: TokenMetrics;
+  /** Stores floods of identical refusals once plus a count (AUDIT_DENIAL_WINDOW); absent: each one. */
+  denials?: DenialAggregator | undefined;
   /** Where the cause of an unexpected error goes (it is audited, answered 500, never sent). */
   onUnexpectedError?: (error: unknown, context: RequestContext) => void;
 };
 
 /** Counters the endpoint reports to (Prometheus in production). */
-export type TokenMetrics = { issued(): void; denied(error: { code: string; reason: string }): void };
+export type TokenMetrics = {
+  issued(token: { clientId: string; audience: readonly string[]; authMethod: string; expiresIn: number }): void;
+  denied(error: { code: string; reason: string }): void;
+};
 
 export type TokenOutcome = { ok: true; body: TokenResponse } | { ok: false; error: OAuthError };
 
@@ -126,15 +136,19 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     const error = await applyLockout(asOAuthError(raw, context), credentials, context);
     const clientId = attempt.clientId ?? credentials?.clientId;
     const mechanism = credentials?.mechanism === 'invalid' ? credentials.attempted : credentials?.mechanism;
+    const entry: AuditEntry = {
+      type: 'token.denied',
+      outcome: 'failure',
+      reason: error.reason,
+      clientId,
+      authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
+      ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
+    };
     try {
-      await deps.audit.record(deps.auditLog, context, {
-        type: 'token.denied',
-        outcome: 'failure',
-        reason: error.reason,
-        clientId,
-        authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
-        ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
-      });
+      // A refusal counted into its flood's window is stored with the window's count, when it ends.
+      if (!deps.denials || deps.denials.admit({ clientId, sourceAddress: context.sourceAddress, reason: error.reason }, entry)) {
+        await deps.audit.record(deps.auditLog, context, entry);
+      }
       deps.metrics?.denied(error);
       return error;
     } catch (auditError) {
@@ -150,6 +164,12 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     const authenticated = await deps.authenticateClient(req, credentials, attempt);
     const wait = await deps.limits.issued(authenticated.client.clientId);
     if (wait !== undefined) throw new RateLimited('too many token requests for this client; retry later', { reason: 'rate_limited', retryAfterSeconds: wait });
+    const over = deps.quota && await deps.quota(authenticated.client.clientId);
+    if (over) {
+      throw new RateLimited(`the client has used its token quota for this ${over.window}; reuse the tokens it holds until they expire`, {
+        reason: 'quota_exceeded', retryAfterSeconds: over.retryAfterSeconds,
+      });
+    }
     const grant = grantFor(req, authenticated.client.grantTypes);
     const decision = await grant.handle(req, authenticated);
     const txn = decision.kind === 'txn_token';
@@ -173,7 +193,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
         grant_type: grant.grantType, expires_in: token.expiresIn, ...decision.audit.details, ...authenticated.auditDetails, ...(jkt && { jkt }),
       },
     });
-    deps.metrics?.issued();
+    deps.metrics?.issued({ clientId: authenticated.client.clientId, audience: decision.audience, authMethod: authenticated.method, expiresIn: token.expiresIn });
     return {
       access_token: token.accessToken,
       ...(decision.issuedTokenType && { issued_token_type: decision.issuedTokenType }),

@@ -9,7 +9,7 @@ import { timeOrderedId } from '../shared/ids.ts';
  */
 export const AUDIT_COLUMNS = [
   'id', 'time', 'type', 'outcome', 'reason', 'clientId', 'authMethod', 'audience', 'scope', 'jti', 'kid',
-  'sourceAddress', 'requestId', 'details',
+  'sourceAddress', 'requestId', 'details', 'seq', 'hash',
 ] as const;
 
 export type AuditRow = {
@@ -29,10 +29,13 @@ export type AuditRow = {
   details: string | null;
 };
 
+/** A row with its place in the chain (audit-chain.ts), as it is stored. */
+export type ChainedAuditRow = AuditRow & { seq: bigint; hash: string };
+
 /** A record as its row: a new time-ordered id, JSON for the list and object fields. */
 export function toAuditRow(record: AuditRecord): AuditRow {
   return {
-    id: timeOrderedId(record.time.getTime()),
+    id: record.id ?? timeOrderedId(record.time.getTime()),
     time: record.time,
     type: record.type,
     outcome: record.outcome,

@@ -1,9 +1,10 @@
 import type { Change } from '../changes/change-feed.ts';
-import { withGroupCommit } from '../audit/group-commit.ts';
+import { withGroupCommit, type BatchObserver } from '../audit/group-commit.ts';
 import type { ChangeRecorder, CommitListener, Stores, UnitOfWork } from '../shared/unit-of-work.ts';
 import { createPostgresAuditInsert, createSqliteAuditInsert, type AuditBatchInsert } from './audit-batch-insert.ts';
 import type { DatabaseTarget } from './database-target.ts';
-import { createPrismaAuditRepository } from './prisma-audit-repository.ts';
+import type { AuditRecord } from '../audit/audit-event.ts';
+import { appendChained, createPrismaAuditRepository } from './prisma-audit-repository.ts';
 import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
@@ -14,11 +15,11 @@ import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-rep
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
-function storesOn(db: DbTransaction, changes: ChangeRecorder): Stores {
+function storesOn(db: DbTransaction, changes: ChangeRecorder, writeAudit: (records: readonly AuditRecord[]) => Promise<void>): Stores {
   return {
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
-    audit: createPrismaAuditRepository(db),
+    audit: createPrismaAuditRepository(db, writeAudit),
     trustedIssuers: createPrismaTrustedIssuerRepository(db, changes),
   };
 }
@@ -50,7 +51,15 @@ function tracked<A extends unknown[], T>(health: DependencyHealth | undefined, w
 
 const PROBE_SETTING = 'readiness.probe';
 
-export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget, bounds: DatabaseBounds = DEFAULT_DATABASE_BOUNDS, health?: DependencyHealth): PrismaUnitOfWork {
+export type UnitOfWorkOptions = {
+  bounds?: DatabaseBounds;
+  health?: DependencyHealth | undefined;
+  observeAuditBatch?: BatchObserver;
+  onAudited?: (records: readonly AuditRecord[]) => void;
+};
+
+export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseTarget, options: UnitOfWorkOptions = {}): PrismaUnitOfWork {
+  const { bounds = DEFAULT_DATABASE_BOUNDS, health } = options;
   const { db, driver } = opened;
   const gate = target.provider === 'sqlite' ? createSerialGate({ lockWaitMs: bounds.statementMs }) : openGate;
   const listeners: CommitListener[] = [];
@@ -60,8 +69,17 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     await Promise.all(listeners.map((l) => l(changes).catch(() => undefined)));
   }
   // Outside a transaction a write is committed when its statement returns.
-  const plain = storesOn(db, { record: (change) => void committed([change]) });
-  const insertAuditBatch = tracked(health, driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool));
+  const insertChained = tracked(health, driver.provider === 'sqlite' ? createSqliteAuditInsert(driver.database, gate) : createPostgresAuditInsert(driver.pool));
+  const { onAudited } = options;
+  // Told only of what is stored: after the batch's commit here, after the transaction's below.
+  const insertAuditBatch: AuditBatchInsert = onAudited
+    ? async (records) => {
+      await insertChained(records);
+      onAudited(records);
+    }
+    : insertChained;
+  // Outside a transaction every audit write is the batch statement (its own transaction; gated inside).
+  const plain = storesOn(db, { record: (change) => void committed([change]) }, (records) => insertAuditBatch(records));
   const audit = gated(plain.audit, gate);
   return {
     gate,
@@ -71,18 +89,25 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
       keys: gated(plain.keys, gate),
       trustedIssuers: gated(plain.trustedIssuers, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
-      audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
+      audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }, options.observeAuditBatch),
     },
     async transaction(work) {
       let changes: Change[] = [];
+      const audited: AuditRecord[] = [];
       // The gate may run this again after a lock wait (SQLite): each attempt records its own changes.
       const result = await gate.run(() => {
         changes = [];
         return translateErrors(() => db.$transaction(
-          (tx) => work(storesOn(tx, { record: (change) => void changes.push(change) })),
+          async (tx) => {
+            audited.length = 0;
+            const done = await work(storesOn(tx, { record: (change) => void changes.push(change) }, async (records) => void audited.push(...records)));
+            await appendChained(tx, audited);
+            return done;
+          },
           { timeout: 10_000, maxWait: 5_000 },
         ));
       });
+      if (audited.length) onAudited?.(audited);
       await committed(changes);
       return result;
     },

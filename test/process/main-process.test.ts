@@ -131,7 +131,8 @@ describe('the service process (node src/main.ts)', () => {
       const rows = await db.clientSecret.findMany({ where: { clientId: 'admin' } });
       assert.equal(rows.length, 1);
       assert.match(rows[0]!.hash, /^hmac-sha256\.v2\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{43}$/);
-      const everything = JSON.stringify(await Promise.all([db.client.findMany(), db.clientSecret.findMany(), db.auditEvent.findMany()]));
+      // The audit chain's positions are BigInt, which JSON.stringify does not write by itself.
+      const everything = JSON.stringify(await Promise.all([db.client.findMany(), db.clientSecret.findMany(), db.auditEvent.findMany()]), (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
       assert.ok(!everything.includes(secret), 'no table holds the plaintext secret');
     } finally {
       await closeDatabase(opened);

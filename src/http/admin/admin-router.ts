@@ -2,6 +2,8 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { AuditRepository } from '../../audit/audit-repository.ts';
 import type { AuditService } from '../../audit/audit-service.ts';
+import type { AuditVerification } from '../../audit/verify-audit-chain.ts';
+import type { AuditStreamOptions } from './audit-stream.ts';
 import type { ClientService } from '../../clients/client-service.ts';
 import type { TrustedIssuerService } from '../../issuers/trusted-issuer-service.ts';
 import type { KeyService } from '../../keys/key-service.ts';
@@ -23,6 +25,12 @@ export type AdminRouterDeps = {
   trustedIssuers: TrustedIssuerService;
   auditLog: AuditRepository;
   audit: AuditService;
+  /** Client authentication method names (the audit filter's auth_method values). */
+  authMethods: readonly string[];
+  verifyAudit: () => Promise<AuditVerification>;
+  tokenLifetime: (clientId: string) => Promise<number | undefined>;
+  now: () => Date;
+  auditStream?: Partial<AuditStreamOptions> | undefined;
   rateLimit: number;
   rateLimitStore: Store | undefined;
   logger: Logger;
@@ -54,7 +62,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   const requireScope = createRequireAdminScope(deps);
   router.use(createClientsRouter({ ...deps, requireScope }));
   router.use(createKeysRouter({ ...deps, requireScope }));
-  router.use(createAuditRouter({ ...deps, requireScope }));
+  router.use(createAuditRouter({ ...deps, requireScope, streamOptions: deps.auditStream }));
   router.use(createTrustedIssuersRouter({ ...deps, requireScope }));
   router.use((req, _res, next) => next(new NotFoundRoute(req.path)));
 

@@ -10,6 +10,17 @@ function loggedPath(url: string): string {
   return (q < 0 ? url : url.slice(0, q)).slice(0, 200);
 }
 
+/**
+ * The metrics label of a request: the template of the route that answered it (the mount path and
+ * the route's own path, `/admin/clients/:client_id`), so neither raw ids nor unknown paths grow the
+ * label set; requests no route matched are `other`, unless listed in `routes` (app-level paths).
+ */
+function routeLabel(req: Request, routes: ReadonlySet<string>): string {
+  const route = (req as { route?: { path?: unknown } }).route;
+  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
+  return routes.has(req.path) ? req.path : 'other';
+}
+
 export type RequestBasicsOptions = {
   /** Security headers set on every response (security-headers.ts computes helmet's once). */
   headers: ReadonlyArray<readonly [string, string]>;
@@ -39,7 +50,7 @@ export function requestBasics(opts: RequestBasicsOptions) {
     res.once('finish', () => {
       const status = res.statusCode;
       const ms = performance.now() - started;
-      opts.observe(opts.routes.has(req.path) ? req.path : 'other', status, ms / 1000);
+      opts.observe(routeLabel(req, opts.routes), status, ms / 1000);
       if (!logger.isLevelEnabled('info')) return;
       const path = loggedPath(req.originalUrl);
       const entry = { req: { id, method: req.method, path, remoteAddress: req.ip }, res: { statusCode: status }, responseTime: Math.round(ms) };

@@ -1,5 +1,7 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TokenMetrics } from '../../oauth/token-endpoint.ts';
+import { createAuditMetrics } from './audit-metrics.ts';
+import { createServiceMetrics, type KeyTimes } from './service-metrics.ts';
 
 /** One registry per app instance, so tests can run several apps in one process. */
 export type MetricsOptions = {
@@ -11,6 +13,10 @@ export type MetricsOptions = {
    * the token endpoint's answers are careful never to reveal.
    */
   denialReasons?: boolean;
+  /** Clients and audiences with series of their own in the per-client counters (METRICS_TOP_CLIENTS). */
+  topClients?: number;
+  keyTimes?: KeyTimes;
+  now?: () => Date;
 };
 
 export function createMetrics(sources: MetricsOptions = {}) {
@@ -55,9 +61,18 @@ export function createMetrics(sources: MetricsOptions = {}) {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  // Client ids and audiences are named only on the private METRICS_PORT, like denial reasons: on the
+  // public port they would tell anyone which clients exist.
+  const service = createServiceMetrics(registry, { topN: sources.denialReasons ? sources.topClients ?? 20 : 0, ...(sources.keyTimes && { keyTimes: sources.keyTimes }), now: sources.now ?? (() => new Date()) });
   const tokens: TokenMetrics = {
-    issued: () => issued.inc(),
-    denied: (error) => denied.inc(sources.denialReasons ? { error: error.code, reason: error.reason } : { error: error.code }),
+    issued: (token) => {
+      issued.inc();
+      service.issued(token);
+    },
+    denied: (error) => {
+      denied.inc(sources.denialReasons ? { error: error.code, reason: error.reason } : { error: error.code });
+      service.denied(error.reason);
+    },
   };
   /** One labelled child per (route, status), made once: labelling per request hashes the labels each time. */
   const children = new Map<string, ReturnType<typeof duration.labels>>();
@@ -67,7 +82,7 @@ export function createMetrics(sources: MetricsOptions = {}) {
     if (!child) children.set(key, (child = duration.labels({ route, status: String(status) })));
     child.observe(seconds);
   }
-  return { registry, tokens, duration, observeRequest };
+  return { registry, tokens, duration, observeRequest, audit: createAuditMetrics(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
