@@ -173,7 +173,7 @@ export function createExternalTokenVerifier(deps: ExternalTokenVerifierDeps) {
     const lookup = check.spiffe ? spiffeTrustDomainOf(unverified.sub) : unverified.iss;
     if (typeof lookup !== 'string') throw reject('token_malformed', check.spiffe ? 'the token sub is not a SPIFFE ID' : 'the token has no iss claim');
     const issuer = await deps.issuers.find(lookup);
-    if (issuer && check.spiffe !== issuer.issuer.startsWith('spiffe:')) throw reject('unknown_issuer', 'the token is not issued by a trusted issuer');
+    if (issuer && Boolean(check.spiffe) !== issuer.issuer.startsWith('spiffe:')) throw reject('unknown_issuer', 'the token is not issued by a trusted issuer');
     if (!issuer || issuer.disabled) throw reject('unknown_issuer', 'the token is not issued by a trusted issuer');
     if (!(issuer.algorithms as readonly string[]).includes(header.alg)) throw reject('alg_not_allowed', 'the token is signed with an algorithm its issuer may not use');
 
