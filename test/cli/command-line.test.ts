@@ -6,6 +6,7 @@ import { decodeJwt } from 'jose';
 import { createSigningKey } from '../helpers/assertion.ts';
 import { ensureCliBuilt, jsonOf, runCli, type CliRun } from '../helpers/cli.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { rawSql } from '../helpers/raw-sql.ts';
 import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../helpers/start-app.ts';
 
 /** One line on stderr, nothing on stdout: how every failure looks. */
@@ -210,6 +211,26 @@ describe('identity-backend command line against a running service (admin API)', 
     const denied = await cli(['audit', 'search', '--client-id', clientId, '--outcome', 'failure']);
     assert.match(denied.stdout, new RegExp(`token\\.denied +failure +${clientId} +\\S+`));
     assertOneLineFailure(await cli(['audit', 'search', '--since', 'yesterday']), 1, /since: must be an ISO 8601 date or date-time \(HTTP 400\)$/);
+  });
+
+  it('audit verify against the real service: exit 0 while the chain is intact, 1 and the event named once a row is edited', async () => {
+    const { clientId, secret } = await t.registerClient();
+    await t.tokenFor(clientId, secret);
+    const intact = jsonOf<{ intact: boolean; events_checked: number; first_mismatch: unknown }>(await cli(['--json', 'audit', 'verify']));
+    assert.equal(intact.intact, true);
+    assert.ok(intact.events_checked > 0);
+    assert.equal(intact.first_mismatch, null);
+    const [issued] = await t.auditEvents({ type: 'token.issued', clientId });
+    await rawSql(t.database, 'UPDATE "AuditEvent" SET "scope" = ? WHERE "id" = ?', ['orders:admin', issued!.id]);
+    try {
+      const run = await cli(['--json', 'audit', 'verify']);
+      assert.equal(run.code, 1, run.stderr);
+      const broken = jsonOf<{ intact: boolean; first_mismatch: { event_id: string } }>(run);
+      assert.equal(broken.intact, false);
+      assert.equal(broken.first_mismatch.event_id, issued!.id);
+    } finally {
+      await rawSql(t.database, 'UPDATE "AuditEvent" SET "scope" = ? WHERE "id" = ?', [issued!.scope, issued!.id]);
+    }
   });
 
   it('an admin client without the scope a command needs exits 4 (403), and the refusal is audited', async () => {
