@@ -35,6 +35,15 @@ import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
 import { createOwnTokenVerifier } from './tokens/own-token-verifier.ts';
+import { createTokenInspector } from './tokens/introspection.ts';
+import { createIntrospectionResponseSigner } from './tokens/introspection-response-signer.ts';
+import { createRevocationList } from './tokens/revocation-list.ts';
+import { createRevocationService } from './tokens/revocation-service.ts';
+import { createAdminPrivilegeGuard } from './clients/admin-privilege.ts';
+import { createCallerAuthentication } from './oauth/authenticated-caller.ts';
+import { createIntrospectionEndpoint } from './oauth/introspection-endpoint.ts';
+import { createRefusal } from './oauth/refusal.ts';
+import { createRevocationEndpoint } from './oauth/revocation-endpoint.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
@@ -42,6 +51,12 @@ import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
  * there is no Redis, change notifications when there is neither PostgreSQL nor Redis, and metrics.
  */
 export type ProcessShared = { counter: WindowCounterStore; ipc: Pick<NodeJS.Process, 'send' | 'on' | 'off'>; clusterMetrics(): Promise<string> };
+
+/**
+ * Revocations: every instance re-reads them every REFRESH (the net under a change lost in transit),
+ * every POLL while its feed is down, and deletes expired records every PRUNE.
+ */
+const REVOCATIONS = { refreshMs: 60_000, pollMs: 5_000, pruneMs: 600_000 };
 
 /** Client directory bounds (docs/performance.md): ample for a fleet, small in memory. */
 const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 };
@@ -79,6 +94,23 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const keysListener = keys.listener();
   feed.subscribe(directoryListener);
   feed.subscribe(keysListener);
+  const revocationList = createRevocationList({
+    load: () => uow.stores.revocations.listInForce(clock.now()),
+    now: () => clock.now().getTime(),
+    onError: (error) => logger.warn({ err: error }, 'revocations could not be read; retrying'),
+  });
+  const revocationListener = revocationList.listener();
+  feed.subscribe(revocationListener);
+  // Revocations made elsewhere while the feed is down are read back every pollMs, and in any case every refreshMs.
+  let revocationTicks = 0;
+  const revocationRefresh = setInterval(() => {
+    revocationTicks += 1;
+    if (!feed.live || revocationTicks % (REVOCATIONS.refreshMs / REVOCATIONS.pollMs) === 0) void revocationList.refresh();
+    if (revocationTicks % (REVOCATIONS.pruneMs / REVOCATIONS.pollMs) === 0) {
+      uow.stores.revocations.pruneExpired(clock.now()).catch((error: unknown) => logger.warn({ err: error }, 'expired revocations could not be pruned'));
+    }
+  }, REVOCATIONS.pollMs);
+  revocationRefresh.unref();
   // The safety net for a notification lost in transit: a full reload every TTL.
   const directoryRefresh = setInterval(() => void directory.warm(), DIRECTORY.ttlMs);
   directoryRefresh.unref();
@@ -87,6 +119,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     ? createSqliteChangeSignal(opened.db, uow.gate, () => {
       directoryListener.reset(feed.live);
       keysListener.reset(true);
+      revocationListener.reset(true);
     })
     : undefined;
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
@@ -100,7 +133,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
-  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config, isRevoked: revocationList.isRevoked });
   const grants = createGrantHandlers({
     tokenExchange: {
       read: createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config }),
@@ -108,16 +141,18 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
     },
   });
+  const authenticateClient = createClientAuthenticator({ methods, clients: directory });
+  const limits = createClientLimits({
+    counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
+  });
   const tokenEndpoint = createTokenEndpoint({
     grants,
-    authenticateClient: createClientAuthenticator({ methods, clients: directory }),
+    authenticateClient,
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
     auditLog: uow.stores.audit,
     verifyDpopProof: createDpopVerifier({ clock, replay, config }),
-    limits: createClientLimits({
-      counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
-    }),
+    limits,
     metrics: metrics.tokens,
     onUnexpectedError: (error, context) => logger.error({ err: error, requestId: context.requestId }, 'unexpected error on POST /token'),
   });
@@ -134,6 +169,27 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   });
   const verifyAdminToken = createAdminTokenVerifier({
     keys, clients: { findById: async (id) => (await directory.find(id))?.client }, dpop: createDpopProofChecker({ clock, replay }), clock, config,
+    isRevoked: revocationList.isRevoked,
+  });
+  // RFC 7662 / RFC 7009: the token endpoint's authentication, limits and refusal path, each its own audit event.
+  const authenticateCaller = createCallerAuthentication({ authenticateClient, limits });
+  const refusalDeps = (path: string) => ({
+    audit, auditLog: uow.stores.audit, limits,
+    onUnexpectedError: (error: unknown, context: { requestId: string }) => logger.error({ err: error, requestId: context.requestId }, `unexpected error on POST ${path}`),
+  });
+  const introspection = createIntrospectionEndpoint({
+    authenticateCaller,
+    inspectToken: createTokenInspector({ verifyOwnToken, clients: directory }),
+    signResponse: createIntrospectionResponseSigner({ keys, clock, config }),
+    audit,
+    auditLog: uow.stores.audit,
+    refuse: createRefusal(refusalDeps('/introspect'), 'token.introspected'),
+  });
+  const revocation = createRevocationEndpoint({
+    authenticateCaller, verifyOwnToken, uow, audit, refuse: createRefusal(refusalDeps('/revoke'), 'token.revoked'),
+  });
+  const revocations = createRevocationService({
+    uow, audit, clock, guard: createAdminPrivilegeGuard(config), maxTokenLifetimeSeconds: config.maxAccessTokenTtl,
   });
   return {
     config,
@@ -154,11 +210,16 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     tokenEndpoint,
     clients,
     verifyAdminToken,
+    revocationList,
+    revocations,
+    introspection,
+    revocation,
     rateLimitStore: (name: string) => rateLimitStore(counter, `${name}:`),
     readCertificate: createClientCertificateReader(config),
     signingAlgs: SIGNING_ALGS,
     async close() {
       clearInterval(directoryRefresh);
+      clearInterval(revocationRefresh);
       sqliteSignal?.close();
       await feed.close();
       await uow.close();

@@ -38,6 +38,8 @@ export type Client = {
   tokenEndpointAuthSigningAlg: string | null;
   tlsClientAuth: TlsClientAuthSubject;
   tokenExchange: TokenExchangePolicy | null;
+  /** RFC 7662: may call POST /introspect (a resource server checking tokens); false by default. */
+  introspection: boolean;
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;

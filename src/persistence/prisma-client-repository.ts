@@ -27,6 +27,7 @@ function toClient(row: ClientRow): Client {
       sanEmail: row.tlsClientAuthSanEmail,
     },
     tokenExchange: row.tokenExchange === null ? null : JSON.parse(row.tokenExchange),
+    introspection: row.introspection,
     disabled: row.disabled,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -52,6 +53,7 @@ function toRow(changes: ClientChanges) {
     tlsClientAuthSanIp: tls?.sanIp,
     tlsClientAuthSanEmail: tls?.sanEmail,
     tokenExchange: changes.tokenExchange === undefined ? undefined : changes.tokenExchange && JSON.stringify(changes.tokenExchange),
+    introspection: changes.introspection,
     disabled: changes.disabled,
   };
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));

@@ -8,6 +8,7 @@ import { createPrismaClientRepository } from './prisma-client-repository.ts';
 import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma-client.ts';
 import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
+import { createPrismaRevocationRepository } from './prisma-revocation-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
@@ -16,6 +17,7 @@ function storesOn(db: DbTransaction, changes: ChangeRecorder): Stores {
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
     audit: createPrismaAuditRepository(db),
+    revocations: createPrismaRevocationRepository(db, changes),
   };
 }
 
@@ -44,6 +46,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
+      revocations: gated(plain.revocations, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
     },

@@ -6,6 +6,7 @@ import type { ClientService } from '../../clients/client-service.ts';
 import type { KeyService } from '../../keys/key-service.ts';
 import { DomainError, Forbidden, Unauthenticated, ValidationFailed } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { RevocationService } from '../../tokens/revocation-service.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { requestContext } from '../middleware/request-context.ts';
 import { createAuditRouter } from './audit-routes.ts';
@@ -17,6 +18,7 @@ import { createRequireAdminScope, type AdminAuthDeps } from './require-admin-sco
 
 export type AdminRouterDeps = {
   clients: ClientService;
+  revocations: RevocationService;
   keys: KeyService;
   auditLog: AuditRepository;
   audit: AuditService;

@@ -29,6 +29,7 @@ export function clientRepresentation(c: Client) {
       audience: c.tokenExchange.audience,
       scope: c.tokenExchange.scopes.join(' '),
     },
+    introspection: c.introspection,
     disabled: c.disabled,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),
