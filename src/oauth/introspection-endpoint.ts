@@ -43,6 +43,7 @@ export function createIntrospectionEndpoint(deps: IntrospectionEndpointDeps) {
     const body: Record<string, unknown> = state.active
       ? { active: true, ...state.claims, token_type: state.tokenType }
       : { active: false };
+    // Spread first for a readable order; no claim of the token may stand in for the verdict.
     if (state.active) body.active = true;
     const claims = state.active ? state.claims : undefined;
     await deps.audit.record(deps.auditLog, req.context, {

@@ -124,6 +124,7 @@ describe('POST /introspect and POST /revoke', () => {
       const res = await introspect(token).set('Accept', JWT_ANSWER);
       assert.equal(res.status, 200, res.text);
       assert.match(res.headers['content-type']!, /^application\/token-introspection\+jwt/);
+      expectMatchesOpenApi(res, 'POST', '/introspect');
       const { payload, protectedHeader } = await jwtVerify(res.text, jwks, { issuer: t.config.issuer, audience: 'rs-orders', typ: 'token-introspection+jwt' });
       assert.equal(protectedHeader.typ, 'token-introspection+jwt');
       assert.equal(payload.sub, undefined, 'not a token: no sub');
@@ -426,5 +427,31 @@ describe('POST /introspect and POST /revoke', () => {
       const inactive = await oidc.tokenIntrospection(config, token);
       assert.equal(inactive.active, false);
     });
+  });
+});
+
+describe('POST /introspect and POST /revoke share the per-client budget of POST /token', () => {
+  let t: TestService;
+  before(async () => {
+    t = await startTestService({ RATE_LIMIT_TOKEN_PER_CLIENT: '3' });
+  });
+  after(() => t.stop());
+
+  it('answers 429 rate_limited with Retry-After once the client is over it, audited', async () => {
+    const rs = await t.registerClient({ client_id: 'rs-limited', introspection: true });
+    const token = await t.tokenFor(rs.clientId, rs.secret);
+    const call = (path: string) => t.agent.post(path).auth(rs.clientId, rs.secret).type('form').send({ token });
+    assert.equal((await call('/introspect')).status, 200);
+    assert.equal((await call('/revoke')).status, 200);
+    const over = await call('/introspect');
+    assert.equal(over.status, 429, over.text);
+    assert.equal(over.body.error, 'rate_limited');
+    assert.ok(Number(over.headers['retry-after']) >= 1);
+    expectMatchesOpenApi(over, 'POST', '/introspect');
+    const [denied] = (await t.auditEvents({ type: 'token.introspected', clientId: 'rs-limited' })).filter((e) => e.requestId === over.headers['x-request-id']);
+    assert.equal(denied?.reason, 'rate_limited');
+    const revokeOver = await call('/revoke');
+    assert.equal(revokeOver.status, 429);
+    expectMatchesOpenApi(revokeOver, 'POST', '/revoke');
   });
 });
