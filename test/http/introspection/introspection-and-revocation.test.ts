@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { Response } from 'supertest';
-import { createSigningKey, jwkThumbprint, signDpopProof, type SigningKey } from '../../helpers/assertion.ts';
+import { CLIENT_ASSERTION_TYPE, createSigningKey, jwkThumbprint, signAssertion, signDpopProof, type SigningKey } from '../../helpers/assertion.ts';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
 
@@ -208,6 +208,23 @@ describe('POST /introspect and POST /revoke', () => {
       assert.equal(res.body.error, 'unauthorized_client');
       expectMatchesOpenApi(res, 'POST', '/introspect');
       assert.equal((await eventOf(res, 'token.introspected')).reason, 'introspection_not_allowed');
+    });
+
+    it('authenticates a private_key_jwt resource server as /token does, its assertion single-use', async () => {
+      const key = await createSigningKey('ES256');
+      await t.registerClient({ client_id: 'rs-pkj', introspection: true, token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.publicJwk] } });
+      const assertion = await signAssertion({ clientId: 'rs-pkj', audience: t.config.issuer, key, now: Math.floor(t.clock.now().getTime() / 1000) });
+      const token = await tokenOf();
+      const send = () => t.agent.post('/introspect').type('form')
+        .send({ token, client_id: 'rs-pkj', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
+      const res = await send();
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.active, true);
+      assert.equal((await eventOf(res, 'token.introspected')).authMethod, 'private_key_jwt');
+      const replayed = await send();
+      assert.equal(replayed.status, 401, 'the assertion was used once already');
+      assert.equal(replayed.body.error, 'invalid_client');
+      assert.equal((await eventOf(replayed, 'token.introspected')).reason, 'assertion_replayed');
     });
 
     it('requires the token parameter', async () => {
