@@ -12,6 +12,8 @@ COPY tsconfig.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY scripts ./scripts
 COPY src ./src
+# GET /openapi.yaml and GET /docs serve it.
+COPY openapi.yaml ./
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
@@ -25,6 +27,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma/schema.prisma ./prisma/schema.prisma
 COPY --from=build /app/prisma/migrations ./prisma/migrations
+COPY --from=build /app/openapi.yaml ./openapi.yaml
 RUN mkdir -p /app/data /app/keys && chown node:node /app/data /app/keys
 USER node
 EXPOSE 8080

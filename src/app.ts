@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Container } from './container.ts';
 import { createAdminRouter } from './http/admin/admin-router.ts';
+import { createDocsRouter } from './http/docs/docs-routes.ts';
 import { requestBasics } from './http/middleware/request-basics.ts';
 import { securityHeaderList } from './http/middleware/security-headers.ts';
 import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT } from './oauth/token-exchange/token-types.ts';
@@ -66,6 +67,7 @@ export function buildApp(c: Container) {
       : undefined,
   })));
   app.use(createOpsRouter({ ping: () => c.uow.ping(), hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
+  app.use(createDocsRouter({ issuer: c.config.issuer }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
     revocations: c.revocations,

@@ -8,11 +8,12 @@ import { createClientDirectory } from './clients/client-directory.ts';
 import { createClientMetadataSchemas } from './clients/client-metadata-schema.ts';
 import { createSecretHasher } from './clients/client-secret.ts';
 import { createClientService } from './clients/client-service.ts';
+import { createSecretRehash } from './clients/secret-rehash.ts';
 import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { createMetrics } from './http/ops/metrics.ts';
-import { createKeySealer, loadOrCreateKeyEncryptionKey } from './keys/key-encryption.ts';
+import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
@@ -21,6 +22,7 @@ import { createClientAuthenticator } from './oauth/client-auth/authenticate-clie
 import { createClientAuthMethods, SECRET_AUTH_METHODS } from './oauth/client-auth/index.ts';
 import { createRemoteJwksCache } from './oauth/client-auth/remote-jwks.ts';
 import { createGrantHandlers } from './oauth/grants/index.ts';
+import { createDelegation } from './oauth/token-exchange/delegation.ts';
 import { createSubjectTokenReader } from './oauth/token-exchange/subject-token.ts';
 import { createTokenEndpoint } from './oauth/token-endpoint.ts';
 import { openDatabase } from './persistence/prisma-client.ts';
@@ -68,10 +70,12 @@ const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, n
 export async function createContainer(config: Config, logger: Logger, clock: Clock = systemClock, shared?: ProcessShared) {
   const opened = await openDatabase(config.database);
   const uow = createPrismaUnitOfWork(opened, config.database);
-  const kek = loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir);
-  const hasher = createSecretHasher(kek);
+  // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
+  const ring = loadKeyRing(config);
+  const hasher = createSecretHasher(ring);
+  const sealer = createKeySealer(ring);
   const audit = createAuditService({ clock });
-  const keys = createKeyService({ uow, sealer: createKeySealer(kek), audit, clock, config });
+  const keys = createKeyService({ uow, sealer, audit, clock, config });
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const feed: ChangeFeed = opened.driver.provider === 'postgresql'
@@ -130,16 +134,19 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
-  const methods = createClientAuthMethods({ hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config });
+  const methods = createClientAuthMethods({
+    hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+  });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config, isRevoked: revocationList.isRevoked });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
   const grants = createGrantHandlers({
     tokenExchange: {
-      read: createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config }),
-      now,
-      config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
+      read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
     },
+    jwtBearer: { read: subjectTokens, delegation },
   });
   const authenticateClient = createClientAuthenticator({ methods, clients: directory });
   const limits = createClientLimits({
@@ -199,6 +206,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     settings: createPrismaSettingRepository(opened.db, uow.gate),
     audit,
     keys,
+    sealer,
+    hasher,
     methods,
     metrics,
     /** /metrics: this process's registry, or every worker's added up by the primary. */

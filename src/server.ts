@@ -6,6 +6,7 @@ import { ensureBootstrapAdmin, type BootstrapResult } from './clients/bootstrap-
 import { followIssuer } from './clients/issuer-change.ts';
 import type { Config } from './config/load-config.ts';
 import { createContainer, type Container, type ProcessShared } from './container.ts';
+import { reportKeyEncryptionKeyUse } from './keys/kek-rewrap.ts';
 import { startKeyRotationScheduler } from './keys/key-rotation-scheduler.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { applyMigrations } from './persistence/migrations.ts';
@@ -42,6 +43,26 @@ export type StartOptions = {
 };
 
 /**
+ * Once per deployment start, after the key set has loaded (so every stored private key opened):
+ * says what the configured key-encryption keys still protect, so an operator sees when a previous
+ * key can go and which secrets stopped working because theirs went. Reads only.
+ */
+async function checkKeyEncryptionKeys(container: Container, logger: Logger): Promise<void> {
+  const report = await reportKeyEncryptionKeyUse({ uow: container.uow, sealer: container.sealer, clock: container.clock });
+  for (const use of report.keys) {
+    if (use.role === 'missing' && use.secretHashes > 0) {
+      logger.warn({ kek: use.kekId, secretHashes: use.secretHashes }, 'client secret hashes were made under a key-encryption key that is no longer configured: those secrets no longer authenticate; rotate them');
+    }
+    if (use.role === 'previous') {
+      logger.info({ kek: use.kekId, signingKeys: use.signingKeys.length, secretHashes: use.secretHashes, legacySecretHashes: report.legacySecretHashes },
+        use.signingKeys.length || use.secretHashes || report.legacySecretHashes
+          ? 'a previous key-encryption key still protects stored data: see `keys kek-status`'
+          : 'a previous key-encryption key protects nothing any more: it can be removed from KEY_ENCRYPTION_KEYS_PREVIOUS');
+    }
+  }
+}
+
+/**
  * The work done once per deployment start, before any worker serves: migrations, the signing key
  * set, the bootstrap admin. Cluster mode runs it in the primary (so workers never race the schema
  * engine for a SQLite file); a single process does the same inside startService.
@@ -52,6 +73,7 @@ export async function prepareDeployment(config: Config, logger: Logger): Promise
   const container = await createContainer(config, logger);
   try {
     await container.keys.load();
+    await checkKeyEncryptionKeys(container, logger);
     return await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
   } finally {
     await container.close();
@@ -67,6 +89,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   const container = await createContainer(config, logger, clock, options.shared);
   try {
     await container.keys.load();
+    if (options.migrate !== false) await checkKeyEncryptionKeys(container, logger);
     await followIssuer({ settings: container.settings, uow: container.uow, audit: container.audit, logger, config });
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
     await container.directory.warm();

@@ -13,6 +13,7 @@ export const AUDIT_EVENT_TYPES = [
   'key.activated',
   'key.retired',
   'key.revoked',
+  'key.rewrapped',
   'admin.denied',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -5,10 +5,8 @@
 import { userInfo } from 'node:os';
 import { ADMIN_SCOPES } from '../clients/admin-privilege.ts';
 import { createAdminRecovery } from '../clients/admin-recovery.ts';
-import { createSecretHasher } from '../clients/client-secret.ts';
 import { ISSUER_SETTING } from '../clients/issuer-change.ts';
 import { loadConfig } from '../config/load-config.ts';
-import { loadOrCreateKeyEncryptionKey } from '../keys/key-encryption.ts';
 import { runCommand, withContainer } from './run-command.ts';
 
 const USAGE = 'usage: admin reset-secret [client_id]   (default: BOOTSTRAP_ADMIN_CLIENT_ID)';
@@ -28,7 +26,7 @@ async function run(argv: string[]): Promise<number> {
     }
     const reset = createAdminRecovery({
       uow: container.uow,
-      hasher: createSecretHasher(loadOrCreateKeyEncryptionKey(config.keyEncryptionKey, config.keysDir)),
+      hasher: container.hasher,
       audit: container.audit,
       clock: container.clock,
       config,

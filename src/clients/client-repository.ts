@@ -26,4 +26,11 @@ export interface ClientRepository {
   replaceSecret(clientId: string, secret: StoredSecret, previousExpiresAt: Date | undefined, now: Date): Promise<void>;
   /** Destroys every stored secret hash of the client (it no longer uses a secret method); how many there were. */
   removeSecrets(clientId: string): Promise<number>;
+  /**
+   * Replaces one stored hash with another of the same secret (re-hashing under the current
+   * key-encryption key) only if it is still `from`; false when it was changed or removed meanwhile.
+   */
+  replaceSecretHash(clientId: string, secretId: string, from: string, to: string): Promise<boolean>;
+  /** Stored secret hashes (those starting with `prefix`, if given), for the key-encryption key report and the v1 relabelling. */
+  listSecretHashes(prefix?: string): Promise<Array<{ id: string; clientId: string; hash: string; expiresAt: Date | null }>>;
 }

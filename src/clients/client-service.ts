@@ -5,7 +5,7 @@ import { NotFound, ValidationFailed } from '../shared/errors.ts';
 import { randomToken } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
-import { TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE_GRANT_TYPE } from '../oauth/token-exchange/token-types.ts';
+import { JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from '../oauth/token-exchange/token-types.ts';
 import type { Client, ClientChanges, NewClient, TokenExchangePolicy } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
@@ -59,6 +59,9 @@ function methodFields(m: MethodMetadata): Pick<Client, 'jwks' | 'jwksUri' | 'tok
   };
 }
 
+/** The grants that issue tokens for another subject, and so need an exchange policy. */
+const DELEGATING_GRANTS: readonly string[] = [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT];
+
 type ExchangePolicyInput = { subject_issuers: string[]; subject_audiences: string[]; audience: string[]; scope: string };
 
 function exchangePolicyOf(input: ExchangePolicyInput | null | undefined): TokenExchangePolicy | null {
@@ -85,9 +88,9 @@ export function createClientService(deps: ClientServiceDeps) {
 
   /** Exchange rights go with the grant type: one without the other is a registration mistake, refused by name. */
   function checkExchangePolicy(grantTypes: readonly string[], policy: TokenExchangePolicy | null): TokenExchangePolicy | null {
-    const granted = grantTypes.includes(TOKEN_EXCHANGE_GRANT_TYPE);
-    if (granted && !policy) throw new ValidationFailed([{ name: 'token_exchange', reason: `is required when grant_types includes ${TOKEN_EXCHANGE_GRANT_TYPE}` }]);
-    if (!granted && policy) throw new ValidationFailed([{ name: 'grant_types', reason: `must include ${TOKEN_EXCHANGE_GRANT_TYPE} when token_exchange is set` }]);
+    const granted = grantTypes.filter((g) => DELEGATING_GRANTS.includes(g));
+    if (granted.length && !policy) throw new ValidationFailed([{ name: 'token_exchange', reason: `is required when grant_types includes ${granted.join(' or ')}` }]);
+    if (!granted.length && policy) throw new ValidationFailed([{ name: 'grant_types', reason: `must include ${DELEGATING_GRANTS.join(' or ')} when token_exchange is set` }]);
     return policy;
   }
 

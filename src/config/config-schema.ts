@@ -34,6 +34,9 @@ export const configSchema = z.object({
   KEY_ENCRYPTION_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$|^[0-9a-fA-F]{64}$/,
     'expected 32 bytes as 64 hex digits or 43 base64url characters').optional()
     .describe('AES-256-GCM key protecting signing keys at rest and keying client-secret hashes'),
+  KEY_ENCRYPTION_KEYS_PREVIOUS: z.string().regex(/^\s*(?:[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})(?:\s*,\s*(?:[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64}))*\s*$/,
+    'expected comma-separated keys, each 32 bytes as 64 hex digits or 43 base64url characters').optional()
+    .describe('earlier key-encryption keys, still opening signing keys and verifying secret hashes they made; see docs/operations.md'),
   SIGNING_ALG: z.enum(SIGNING_ALGS).default('RS256').describe('algorithm of newly created signing keys'),
   ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(900).describe('default access-token lifetime'),
   MAX_ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(3600).describe('ceiling of any per-client lifetime'),

@@ -24,6 +24,8 @@ export type Config = Readonly<{
   database: DatabaseTarget;
   keysDir: string;
   keyEncryptionKey: Buffer | undefined;
+  /** KEY_ENCRYPTION_KEYS_PREVIOUS: earlier keys that still open and verify, never seal. */
+  previousKeyEncryptionKeys: readonly Buffer[];
   signingAlg: SigningAlg;
   accessTokenTtl: number;
   maxAccessTokenTtl: number;
@@ -134,6 +136,18 @@ function decodeKey(text: string | undefined): Buffer | undefined {
   return /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64url');
 }
 
+/** The earlier key-encryption keys: only beside an explicit current key, each once, none equal to it. */
+function parsePreviousKeys(text: string | undefined, current: Buffer | undefined): Buffer[] {
+  if (text === undefined) return [];
+  if (!current) fail('KEY_ENCRYPTION_KEYS_PREVIOUS', 'requires KEY_ENCRYPTION_KEY (the key that replaces them)');
+  const keys = text.split(',').map((part) => decodeKey(part.trim())!);
+  keys.forEach((key, index) => {
+    if (key.equals(current)) fail('KEY_ENCRYPTION_KEYS_PREVIOUS', `key ${index + 1} is KEY_ENCRYPTION_KEY itself`);
+    if (keys.findIndex((other) => other.equals(key)) !== index) fail('KEY_ENCRYPTION_KEYS_PREVIOUS', `key ${index + 1} is listed twice`);
+  });
+  return keys;
+}
+
 /** Reads and checks the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const relevant = Object.fromEntries(
@@ -167,6 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   if (production && v.ALLOW_INSECURE_JWKS_URI) fail('ALLOW_INSECURE_JWKS_URI', 'must not be true when NODE_ENV=production');
   if (production && !v.KEY_ENCRYPTION_KEY) fail('KEY_ENCRYPTION_KEY', 'required when NODE_ENV=production');
+  const keyEncryptionKey = decodeKey(v.KEY_ENCRYPTION_KEY);
+  const previousKeyEncryptionKeys = parsePreviousKeys(v.KEY_ENCRYPTION_KEYS_PREVIOUS, keyEncryptionKey);
 
   if (v.METRICS_PORT !== undefined && v.METRICS_PORT !== 0 && v.METRICS_PORT === v.PORT) fail('METRICS_PORT', 'must differ from PORT');
   const databaseUrl = v.DATABASE_URL ?? DEFAULT_DATABASE_URL;
@@ -189,7 +205,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     confirmedIssuerChange: v.CONFIRM_ISSUER_CHANGE,
     database,
     keysDir: path.resolve(cwd, v.KEYS_DIR),
-    keyEncryptionKey: decodeKey(v.KEY_ENCRYPTION_KEY),
+    keyEncryptionKey,
+    previousKeyEncryptionKeys: Object.freeze(previousKeyEncryptionKeys),
     signingAlg: v.SIGNING_ALG,
     accessTokenTtl: v.ACCESS_TOKEN_TTL,
     maxAccessTokenTtl: v.MAX_ACCESS_TOKEN_TTL,

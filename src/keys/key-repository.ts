@@ -21,4 +21,9 @@ export interface KeyRepository {
    * concurrent rotation or revocation changed it first. Throws Conflict on a slot collision.
    */
   transition(kid: string, from: KeyState, to: KeyState, changes: KeyTransition): Promise<boolean>;
+  /**
+   * Replaces a key's sealed private key (re-wrapped under another key-encryption key) only if it
+   * is still `from`; false when a rotation wiped it or another re-wrap changed it first.
+   */
+  replaceSealedPrivateKey(kid: string, from: string, to: string): Promise<boolean>;
 }

@@ -215,6 +215,9 @@ export function createKeyService(deps: KeyServiceDeps) {
       await reload();
       await ensureKeySet(SYSTEM_CONTEXT, true);
       if (!current?.active) throw new Error('no active signing key after start-up');
+      // The next key signs at the coming rotation: a key-encryption key that cannot open it must
+      // stop this start, not that rotation weeks later.
+      for (const record of current.records) if (record.encryptedPrivateJwk) sealer.open(record.encryptedPrivateJwk, record.kid);
     },
 
     /**

@@ -4,6 +4,7 @@ import type { MigrationList } from '@prisma/schema-engine-wasm';
 import type { DatabaseTarget } from './database-target.ts';
 import { migrationsDir, schemaFor } from './prisma-schema.ts';
 import { openSchemaEngine, type SchemaEngine } from './schema-engine.ts';
+import { SqliteFileInUse, sqliteFileInUse } from './sqlite-file.ts';
 
 const LOCKFILE = 'migration_lock.toml';
 const noFilters = { externalTables: [], externalEnums: [] };
@@ -35,12 +36,22 @@ async function withEngine<T>(target: DatabaseTarget, work: (engine: SchemaEngine
   }
 }
 
-/** Applies the committed migrations that the database has not seen yet (`prisma migrate deploy`). */
-export function applyMigrations(target: DatabaseTarget): Promise<string[]> {
-  return withEngine(target, async (engine) => {
-    const result = await engine.applyMigrations({ migrationsList: loadMigrationList(target), filters: noFilters });
-    return result.appliedMigrationNames;
-  });
+/**
+ * Applies the committed migrations that the database has not seen yet (`prisma migrate deploy`).
+ * A SQLite file another process holds open is refused in one line (SqliteFileInUse), before the
+ * engine tries or, when the other process opened it in between, in place of the engine's error.
+ */
+export async function applyMigrations(target: DatabaseTarget): Promise<string[]> {
+  if (target.provider === 'sqlite' && sqliteFileInUse(target.file)) throw new SqliteFileInUse(target.file);
+  try {
+    return await withEngine(target, async (engine) => {
+      const result = await engine.applyMigrations({ migrationsList: loadMigrationList(target), filters: noFilters });
+      return result.appliedMigrationNames;
+    });
+  } catch (error) {
+    if (target.provider === 'sqlite' && sqliteFileInUse(target.file)) throw new SqliteFileInUse(target.file);
+    throw error;
+  }
 }
 
 /**

@@ -156,5 +156,19 @@ export function createPrismaClientRepository(db: DbTransaction, changes: ChangeR
         if (count > 0) changed(clientId);
         return count;
       }),
+
+    replaceSecretHash: (clientId, secretId, from, to) =>
+      translateErrors(async () => {
+        const { count } = await db.clientSecret.updateMany({ where: { id: secretId, clientId, hash: from }, data: { hash: to } });
+        if (count > 0) changed(clientId);
+        return count > 0;
+      }),
+
+    listSecretHashes: (prefix) =>
+      translateErrors(() => db.clientSecret.findMany({
+        ...(prefix !== undefined && { where: { hash: { startsWith: prefix } } }),
+        select: { id: true, clientId: true, hash: true, expiresAt: true },
+        orderBy: { id: 'asc' },
+      })),
   };
 }

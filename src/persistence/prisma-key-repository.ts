@@ -63,5 +63,13 @@ export function createPrismaKeyRepository(db: DbTransaction, changes: ChangeReco
         if (result.count === 1) changes.record({ kind: 'keys' });
         return result.count === 1;
       }),
+
+    // No change notification: the key set every instance holds in memory is the same after it.
+    replaceSealedPrivateKey: (kid, from, to) =>
+      translateErrors(async () => {
+        if (from === '') return false;
+        const result = await db.signingKey.updateMany({ where: { kid, encryptedPrivateJwk: from }, data: { encryptedPrivateJwk: to } });
+        return result.count === 1;
+      }),
   };
 }

@@ -84,12 +84,13 @@ describe('Dockerfile and the README commands build and run the same thing', () =
       assert.deepEqual([...offenders], []);
     });
 
-    it('serves from exactly what the image copies: dist, prisma/schema.prisma, prisma/migrations, package.json', async () => {
+    it('serves from exactly what the image copies: dist, prisma/schema.prisma, prisma/migrations, openapi.yaml, package.json', async () => {
       for (const [k, v] of runtime!) if (k === 'COPY') assert.match(v, /--from=build/);
       mkdirSync(path.join(work, 'prisma'));
       cpSync(path.join(root, 'prisma/schema.prisma'), path.join(work, 'prisma/schema.prisma'));
       cpSync(path.join(root, 'prisma/migrations'), path.join(work, 'prisma/migrations'), { recursive: true });
       cpSync(path.join(root, 'package.json'), path.join(work, 'package.json'));
+      cpSync(path.join(root, 'openapi.yaml'), path.join(work, 'openapi.yaml'));
       symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
       const port = await new Promise<number>((resolve) => {
         const probe = net.createServer().listen(0, '127.0.0.1', () => {

@@ -241,6 +241,27 @@ describe('loadConfig KEY_ENCRYPTION_KEY', () => {
   });
 });
 
+describe('loadConfig KEY_ENCRYPTION_KEYS_PREVIOUS', () => {
+  const current = randomBytes(32);
+  const older = randomBytes(32);
+  const oldest = randomBytes(32);
+
+  it('reads comma-separated earlier keys in either encoding, in order; none when unset', () => {
+    const config = loadConfig({ KEY_ENCRYPTION_KEY: current.toString('hex'), KEY_ENCRYPTION_KEYS_PREVIOUS: ` ${older.toString('base64url')} ,${oldest.toString('hex')}` }, CWD);
+    assert.deepEqual(config.previousKeyEncryptionKeys, [older, oldest]);
+    assert.deepEqual(loadConfig({ KEY_ENCRYPTION_KEY: current.toString('hex') }, CWD).previousKeyEncryptionKeys, []);
+  });
+
+  it('refuses, in one line naming it, a malformed key, the current key, a key listed twice, or no KEY_ENCRYPTION_KEY', () => {
+    const KEY_ENCRYPTION_KEY = current.toString('base64url');
+    expectConfigError({ KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEYS_PREVIOUS: 'not-a-key' }, 'KEY_ENCRYPTION_KEYS_PREVIOUS', /comma-separated keys/);
+    expectConfigError({ KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEYS_PREVIOUS: `${older.toString('hex')},` }, 'KEY_ENCRYPTION_KEYS_PREVIOUS', /comma-separated keys/);
+    expectConfigError({ KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEYS_PREVIOUS: current.toString('hex') }, 'KEY_ENCRYPTION_KEYS_PREVIOUS', /KEY_ENCRYPTION_KEY itself/);
+    expectConfigError({ KEY_ENCRYPTION_KEY, KEY_ENCRYPTION_KEYS_PREVIOUS: `${older.toString('hex')},${older.toString('base64url')}` }, 'KEY_ENCRYPTION_KEYS_PREVIOUS', /listed twice/);
+    expectConfigError({ KEY_ENCRYPTION_KEYS_PREVIOUS: older.toString('hex') }, 'KEY_ENCRYPTION_KEYS_PREVIOUS', /requires KEY_ENCRYPTION_KEY/);
+  });
+});
+
 describe('loadConfig TRUSTED_PROXIES', () => {
   it('reads a comma-separated list of addresses and CIDR ranges, trimming blanks', () => {
     const config = loadConfig({ TRUSTED_PROXIES: ' 10.0.0.5, 10.1.0.0/16 ,::1, fd00::/8,' }, CWD);

@@ -233,6 +233,24 @@ export function clientRepositoryContract(fixture: () => RepositoryFixture): void
       assert.deepEqual(await secretsOf(clients, client.clientId), [[next.id, null]]);
     });
 
+    it('replaces one stored hash only while it is still the given one (re-hashing under another key-encryption key)', async () => {
+      const { clients } = fixture();
+      const client = newClient();
+      const stored = secret(new Date(Date.now() + 60_000));
+      await clients.insert(client, stored);
+      const rehashed = `hmac-sha256.v2.AAAAAAAAAAAA.${randomBytes(32).toString('base64url')}`;
+      assert.equal(await clients.replaceSecretHash(client.clientId, stored.id, `${stored.hash}x`, rehashed), false, 'not when the hash changed meanwhile');
+      assert.equal(await clients.replaceSecretHash('someone-else', stored.id, stored.hash, rehashed), false, 'not through another client');
+      assert.equal(await clients.replaceSecretHash(client.clientId, stored.id, stored.hash, rehashed), true);
+      assert.equal(await clients.replaceSecretHash(client.clientId, stored.id, stored.hash, rehashed), false, 'a second writer finds it done');
+      const found = await clients.findForAuthentication(client.clientId);
+      assert.deepEqual(found!.secrets, [{ id: stored.id, hash: rehashed, expiresAt: stored.expiresAt }], 'the id and the expiry are kept');
+      const listed = (await clients.listSecretHashes()).filter((s) => s.clientId === client.clientId);
+      assert.deepEqual(listed, [{ id: stored.id, clientId: client.clientId, hash: rehashed, expiresAt: stored.expiresAt }]);
+      assert.deepEqual((await clients.listSecretHashes('hmac-sha256.v2.AAAAAAAAAAAA.')).filter((s) => s.clientId === client.clientId).length, 1);
+      assert.deepEqual((await clients.listSecretHashes('hmac-sha256.v1.')).filter((s) => s.clientId === client.clientId), []);
+    });
+
     it('keeps the previous secrets until the grace period ends, never extending an earlier one, and drops expired ones', async () => {
       const { clients } = fixture();
       const client = newClient();

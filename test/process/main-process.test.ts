@@ -130,7 +130,7 @@ describe('the service process (node src/main.ts)', () => {
     try {
       const rows = await db.clientSecret.findMany({ where: { clientId: 'admin' } });
       assert.equal(rows.length, 1);
-      assert.match(rows[0]!.hash, /^hmac-sha256\.v1\.[A-Za-z0-9_-]{43}$/);
+      assert.match(rows[0]!.hash, /^hmac-sha256\.v2\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{43}$/);
       const everything = JSON.stringify(await Promise.all([db.client.findMany(), db.clientSecret.findMany(), db.auditEvent.findMany()]));
       assert.ok(!everything.includes(secret), 'no table holds the plaintext secret');
     } finally {

@@ -1,3 +1,4 @@
+import type { StaleSecretHash } from '../../clients/secret-rehash.ts';
 import type { SecretHasher } from '../../clients/client-secret.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { InvalidRequest } from '../errors.ts';
@@ -48,12 +49,12 @@ export function isBasicAuthorization(header: string | undefined): boolean {
   return header !== undefined && /^Basic(?: |$)/i.test(header);
 }
 
-export function createClientSecretBasic(deps: { hasher: SecretHasher; clock: Clock }): ClientAuthMethod {
+export function createClientSecretBasic(deps: { hasher: SecretHasher; clock: Clock; onStaleHash?: ((stale: StaleSecretHash) => void) | undefined }): ClientAuthMethod {
   return {
     name: 'client_secret_basic',
     mechanism: 'basic',
     async verify(_req, credentials, record) {
-      verifySecret(deps.hasher, deps.clock, (credentials as { secret: string }).secret, record);
+      verifySecret(deps.hasher, deps.clock, (credentials as { secret: string }).secret, record, deps.onStaleHash);
       return {};
     },
   };

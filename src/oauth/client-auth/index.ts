@@ -1,5 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { SecretHasher } from '../../clients/client-secret.ts';
+import type { StaleSecretHash } from '../../clients/secret-rehash.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { ReplayCache } from '../../tokens/replay-cache.ts';
 import { createSelfSignedTlsClientAuth, createTlsClientAuth } from './certificate-methods.ts';
@@ -11,6 +12,8 @@ import type { RemoteJwksCache } from './remote-jwks.ts';
 
 export type ClientAuthDeps = {
   hasher: SecretHasher;
+  /** Told of a secret that matched a hash made under a previous key-encryption key (secret-rehash.ts). */
+  onStaleHash?: ((stale: StaleSecretHash) => void) | undefined;
   clock: Clock;
   replay: ReplayCache;
   remoteJwks: RemoteJwksCache;

@@ -81,8 +81,11 @@ export function createSubjectTokenReader(deps: SubjectTokenDeps) {
   }
 
   return {
-    async subject(token: string, type: string, policy: TokenExchangePolicy): Promise<VerifiedSubjectToken> {
+    async subject(token: string, type: string, policy: TokenExchangePolicy, opts: { externalOnly?: boolean } = {}): Promise<VerifiedSubjectToken> {
       const iss = unverifiedIssuer(token, 'subject_token');
+      if (opts.externalOnly && iss === deps.config.issuer) {
+        throw invalid('the assertion must come from a trusted issuer, not from this service', 'subject_token_own_issuer');
+      }
       if (!policy.subjectIssuers.includes(iss)) {
         throw new UnauthorizedClient('the client may not exchange tokens from this issuer', { reason: 'issuer_not_allowed' });
       }

@@ -7,6 +7,8 @@ export const TOKEN_TYPE = {
 } as const;
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1 JWT authorization grant. */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** What a subject_token may be here; refresh tokens, SAML and unsigned JSON are not accepted. */
 export const SUBJECT_TOKEN_TYPES: readonly string[] = [TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt, TOKEN_TYPE.idToken, TOKEN_TYPE.txnToken];

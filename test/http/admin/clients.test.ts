@@ -219,7 +219,7 @@ describe('admin API: clients (AD-02 … AD-07)', () => {
       assert.equal(stored.length, 1);
       const hash = String(stored[0]!.hash);
       assert.notEqual(hash, secret);
-      assert.match(hash, /^hmac-sha256\.v1\.[A-Za-z0-9_-]{43}$/);
+      assert.match(hash, /^hmac-sha256\.v2\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{43}$/);
 
       const everything = [
         ...(await tableRows(t, 'ClientSecret')),

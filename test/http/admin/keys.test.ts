@@ -348,6 +348,7 @@ describe('admin API: signing keys, rotation and revocation (KR-01, KR-02, KR-04,
       },
       insert: (key) => real.insert(key),
       transition: (...args) => real.transition(...args),
+      replaceSealedPrivateKey: (...args) => real.replaceSealedPrivateKey(...args),
     };
     try {
       const tick = t.container.keys.tick();

@@ -40,9 +40,9 @@ describe('Server metadata (RFC 8414) and OpenID discovery', () => {
       assert.equal(fetched.headers.get('etag'), jwks.headers.etag);
     });
 
-    it(`JW-04 ${path} advertises client_credentials and token exchange, the five client authentication methods, and no none or HS* algorithm`, () => {
+    it(`JW-04 ${path} advertises client_credentials, token exchange and the JWT bearer grant, the five client authentication methods, and no none or HS* algorithm`, () => {
       const { body } = documents.get(path)!;
-      assert.deepEqual(body.grant_types_supported, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']);
+      assert.deepEqual(body.grant_types_supported, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
       assert.deepEqual(body.token_exchange_subject_token_types_supported, [
         'urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt',
         'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:txn_token',

@@ -1,0 +1,10 @@
+export { createTokenSource, ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './token-source.js';
+export type { AccessToken, TokenExchangeRequest, TokenRequest, TokenSource, TokenSourceOptions } from './token-source.js';
+export { JWT_BEARER_ASSERTION_TYPE } from './client-auth.js';
+export type { ClientAuth } from './client-auth.js';
+export { createDpopSigner } from './dpop-signer.js';
+export type { DpopKey, ProofRequest } from './dpop-signer.js';
+export { discover } from './discovery.js';
+export type { ServerMetadata } from './discovery.js';
+export { TokenRequestFailed } from './errors.js';
+export type { TransportOptions } from './http-transport.js';

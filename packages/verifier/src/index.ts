@@ -1,0 +1,18 @@
+export { createVerifier, verify, DEFAULT_ALGORITHMS } from './access-token-verifier.js';
+export type { Verifier, VerifierOptions, VerifyRequest, VerifiedAccessToken, TokenBinding } from './access-token-verifier.js';
+export type { Actor } from './actor-chain.js';
+export { createCertificateReader } from './client-certificate.js';
+export type { ClientCertificateOptions, PresentedCertificate } from './client-certificate.js';
+export { DEFAULT_DPOP_ALGORITHMS } from './dpop-proof.js';
+export { AccessTokenRejected, IntrospectionUnavailable, JwksUnavailable } from './errors.js';
+export type { AuthScheme, ResourceErrorCode } from './errors.js';
+export { forwardedThumbprint } from './forwarded-certificate.js';
+export { createIntrospector } from './introspection.js';
+export type { IntrospectionOptions, IntrospectionResponse } from './introspection.js';
+export { accessTokenOf, createMiddleware } from './middleware.js';
+export type { AccessTokenMiddleware, MiddlewareOptions, RouteRequirements } from './middleware.js';
+export { createRemoteJwks } from './remote-jwks.js';
+export type { JwksSource, RemoteJwksOptions } from './remote-jwks.js';
+export { createMemoryReplayStore } from './replay-store.js';
+export type { ReplayStore } from './replay-store.js';
+export { wwwAuthenticate } from './www-authenticate.js';
