@@ -72,6 +72,7 @@ export function buildApp(c: Container) {
     clients: c.clients,
     revocations: c.revocations,
     keys: c.keys,
+    trustedIssuers: c.trustedIssuers,
     auditLog: c.uow.stores.audit,
     audit: c.audit,
     verify: c.verifyAdminToken,

@@ -15,6 +15,9 @@ import { createClientCertificateReader } from './http/middleware/client-certific
 import { createMetrics } from './http/ops/metrics.ts';
 import { createKeySealer, loadKeyRing } from './keys/key-encryption.ts';
 import { createKeyService } from './keys/key-service.ts';
+import { createExternalTokenVerifier } from './issuers/external-token-verifier.ts';
+import { createTrustedIssuerRegistry } from './issuers/trusted-issuer-registry.ts';
+import { createTrustedIssuerService } from './issuers/trusted-issuer-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
 import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
@@ -94,10 +97,18 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     ...DIRECTORY,
     onError: (error) => logger.warn({ err: error }, 'client directory could not load the clients; lookups read the database'),
   });
+  // Trusted issuers are read on the token-exchange path: in memory, reloaded on every change.
+  const trustedIssuerRegistry = createTrustedIssuerRegistry({
+    loadAll: () => uow.stores.trustedIssuers.listAll(),
+    loadOne: (issuer) => uow.stores.trustedIssuers.findByIssuer(issuer),
+    onError: (error) => logger.warn({ err: error }, 'trusted issuers could not be loaded; lookups wait for the database'),
+  });
   const directoryListener = directory.listener();
   const keysListener = keys.listener();
+  const issuersListener = trustedIssuerRegistry.listener();
   feed.subscribe(directoryListener);
   feed.subscribe(keysListener);
+  feed.subscribe(issuersListener);
   const revocationList = createRevocationList({
     load: () => uow.stores.revocations.listInForce(clock.now()),
     now: () => clock.now().getTime(),
@@ -116,13 +127,17 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   }, REVOCATIONS.pollMs);
   revocationRefresh.unref();
   // The safety net for a notification lost in transit: a full reload every TTL.
-  const directoryRefresh = setInterval(() => void directory.warm(), DIRECTORY.ttlMs);
+  const directoryRefresh = setInterval(() => {
+    void directory.warm();
+    void trustedIssuerRegistry.refresh();
+  }, DIRECTORY.ttlMs);
   directoryRefresh.unref();
   // SQLite: changes by other processes on the same file (the command line, other workers).
   const sqliteSignal = opened.driver.provider === 'sqlite'
     ? createSqliteChangeSignal(opened.db, uow.gate, () => {
       directoryListener.reset(feed.live);
       keysListener.reset(true);
+      issuersListener.reset(feed.live);
       revocationListener.reset(true);
     })
     : undefined;
@@ -134,14 +149,16 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),
   });
+  // Same jwks_uri cache as private_key_jwt: the same limits, cache lifetime and unknown-kid cool-down.
+  const externalTokens = createExternalTokenVerifier({ issuers: trustedIssuerRegistry, remoteJwks });
   const methods = createClientAuthMethods({
-    hasher, clock, replay, remoteJwks, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
+    hasher, clock, replay, remoteJwks, externalTokens, trustAnchors: config.clientCaCertificates, config, onStaleHash: createSecretRehash({ clients: uow.stores.clients, logger }),
   });
   const metrics = createMetrics({ directory, shareWithPrimary: shared !== undefined, denialReasons: config.metricsPort !== undefined });
   const now = () => clock.now();
   const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config, isRevoked: revocationList.isRevoked });
-  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens: undefined, now, config });
-  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth } });
+  const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
+  const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain } });
   const grants = createGrantHandlers({
     tokenExchange: {
       read: subjectTokens, delegation, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain },
@@ -174,6 +191,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const clients = createClientService({
     uow, schemas, hasher, audit, clock, secretMethods: SECRET_AUTH_METHODS, allowInsecureJwksUri: config.allowInsecureJwksUri, adminAudience: config.adminAudience,
   });
+  const trustedIssuers = createTrustedIssuerService({ uow, audit, rules: { ownIssuer: config.issuer, allowInsecure: config.allowInsecureJwksUri } });
   const verifyAdminToken = createAdminTokenVerifier({
     keys, clients: { findById: async (id) => (await directory.find(id))?.client }, dpop: createDpopProofChecker({ clock, replay }), clock, config,
     isRevoked: revocationList.isRevoked,
@@ -218,6 +236,11 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     verifyOwnToken,
     tokenEndpoint,
     clients,
+    /** Admin use cases of /admin/trusted-issuers. */
+    trustedIssuers,
+    trustedIssuerRegistry,
+    /** Verifies JWTs of registered external issuers (token exchange, federated client assertions). */
+    externalTokens,
     verifyAdminToken,
     revocationList,
     revocations,

@@ -95,6 +95,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
     await container.directory.warm();
     // Not before its revocations are known: a revoked token must not pass while they load.
     await container.revocationList.load();
+    await container.trustedIssuerRegistry.warm();
     const limits = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,

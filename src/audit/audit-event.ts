@@ -15,6 +15,9 @@ export const AUDIT_EVENT_TYPES = [
   'key.revoked',
   'key.rewrapped',
   'admin.denied',
+  'issuer.created',
+  'issuer.updated',
+  'issuer.deleted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

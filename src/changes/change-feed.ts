@@ -1,12 +1,14 @@
 /**
  * What changed in the database, as far as in-memory views care: a client (its registration,
- * secrets or state), the signing-key set, or a revocation (RFC 7009): one token by jti, or every
- * token of a client issued before a time. Carries identifiers and times only, never secrets or tokens.
- * A revocation carries its whole content, so applying it needs no read; times are epoch seconds.
+ * secrets or state), the signing-key set, the trusted issuers, or a revocation (RFC 7009): one token
+ * by jti, or every token of a client issued before a time. Carries identifiers and times only, never
+ * secrets or tokens. A revocation carries its whole content, so applying it needs no read; times are
+ * epoch seconds.
  */
 export type Change =
   | { kind: 'client'; clientId: string }
   | { kind: 'keys' }
+  | { kind: 'issuers' }
   | { kind: 'token_revoked'; jti: string; expiresAt: number }
   | { kind: 'client_tokens_revoked'; clientId: string; issuedBefore: number; expiresAt: number };
 
@@ -35,13 +37,15 @@ export interface ChangeFeed {
 }
 
 /**
- * Encoded for a channel that carries text: `c <id>`, `k`, `r <exp> <jti>` or `R <before> <exp> <id>`
- * (the id last: nothing after it needs a separator). Ids are at most 255 characters.
+ * Encoded for a channel that carries text: `c <id>`, `k`, `i`, `r <exp> <jti>` or `R <before> <exp> <id>`
+ * (the id last: nothing after it needs a separator). Ids are at most 255 characters. An instance that
+ * does not know a code (a rolling upgrade) ignores it.
  */
 export function encodeChange(change: Change): string {
   switch (change.kind) {
     case 'client': return `c ${change.clientId}`;
     case 'keys': return 'k';
+    case 'issuers': return 'i';
     case 'token_revoked': return `r ${change.expiresAt} ${change.jti}`;
     case 'client_tokens_revoked': return `R ${change.issuedBefore} ${change.expiresAt} ${change.clientId}`;
   }
@@ -51,6 +55,7 @@ const SECONDS = /^\d{1,12}$/;
 
 export function decodeChange(text: string): Change | undefined {
   if (text === 'k') return { kind: 'keys' };
+  if (text === 'i') return { kind: 'issuers' };
   if (text.startsWith('c ') && text.length > 2) return { kind: 'client', clientId: text.slice(2) };
   if (text.startsWith('r ')) {
     const [, exp, jti] = /^r (\S+) (\S+)$/.exec(text) ?? [];

@@ -8,6 +8,16 @@ export type AdminScope = (typeof ADMIN_SCOPES)[number];
 /** Every scope under admin:, including ones a later version may add, is privileged (fail closed). */
 export const isAdminScope = (scope: string): boolean => scope.startsWith('admin:');
 
+/**
+ * For changes as strong as granting identities (trusting an external issuer: its tokens name any
+ * subject): only a caller holding every admin scope, like changes to a privileged client.
+ */
+export function requireFullAdmin(actorScopes: readonly string[], what: string): void {
+  if (!ADMIN_SCOPES.every((s) => actorScopes.includes(s))) {
+    throw new Forbidden(`${what}: that needs a caller holding every admin scope (${ADMIN_SCOPES.join(' ')})`, 'admin_privilege_required', ADMIN_SCOPES.join(' '));
+  }
+}
+
 /** What the guard needs to know about a client: what it may ask for. */
 export type Grants = Pick<Client, 'scopes' | 'audience'>;
 

@@ -26,6 +26,7 @@ export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
     tokenExchange: null,
     introspection: false,
+    federatedCredential: null,
     disabled: false,
   };
 }

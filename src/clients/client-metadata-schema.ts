@@ -47,6 +47,7 @@ function buildFields(rules: MetadataRules) {
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
     token_exchange: tokenExchangePolicy(rules).nullable(),
     introspection: z.boolean(),
+    federated_credential: federatedCredential().nullable(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
   };
 }
@@ -59,9 +60,10 @@ const unique = (v: readonly string[]) => new Set(v).size === v.length;
  */
 function tokenExchangePolicy(rules: MetadataRules) {
   const uri = z.string().max(2000).refine(isAbsoluteUriWithoutFragment, 'must be an absolute URI without a fragment');
+  // The trust domain defaults to ISSUER: that value names Txn-Tokens here, never an access token for ourselves.
   const target = z.string().max(2000)
     .refine((v) => v === rules.txnTrustDomain || isAbsoluteUriWithoutFragment(v), 'must be an absolute URI without a fragment, or the Txn-Token trust domain')
-    .refine((v) => v !== rules.adminAudience && v !== rules.issuer, 'must not be the admin audience or the issuer');
+    .refine((v) => v !== rules.adminAudience && (v !== rules.issuer || v === rules.txnTrustDomain), 'must not be the admin audience or the issuer');
   return z.strictObject({
     subject_issuers: z.array(uri).min(1).max(20).refine(unique, 'must not repeat an issuer'),
     subject_audiences: z.array(uri.refine((v) => v !== rules.adminAudience, 'must not be the admin audience')).max(20).refine(unique, 'must not repeat an audience').default([]),
@@ -71,6 +73,31 @@ function tokenExchangePolicy(rules: MetadataRules) {
   }).refine((p) => !p.subject_issuers.includes(rules.issuer) || p.subject_audiences.length > 0, {
     message: 'subject_audiences is required when subject_issuers names this service: the audiences of tokens sent to this client',
     path: ['subject_audiences'],
+  });
+}
+
+/** Kubernetes' default service account of a namespace, as a service-account subject or a SPIFFE ID. */
+const DEFAULT_SERVICE_ACCOUNT = /^system:serviceaccount:[^:]+:default$|^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/default$/;
+
+/**
+ * federated_jwt: the trusted issuer and the exact subject of the credential it gives the client.
+ * Every pod of a namespace runs as its default service account unless told otherwise, so a client
+ * for it would authenticate any workload there: refused unless asked for explicitly.
+ */
+function federatedCredential() {
+  return z.strictObject({
+    issuer: z.string().max(2048).refine((v) => /^https?:\/\/[^\s]+$/.test(v) || /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(v),
+      'must be the issuer URL of a registered trusted issuer, or spiffe://<trust domain>'),
+    subject: z.string().min(1).max(1024).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    require_bound_token: z.boolean().default(false),
+    allow_default_service_account: z.boolean().default(false),
+  }).superRefine((c, ctx) => {
+    if (c.issuer.startsWith('spiffe:') && !c.subject.startsWith(`${c.issuer}/`)) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: `must be a SPIFFE ID of the trust domain ${c.issuer}` });
+    }
+    if (DEFAULT_SERVICE_ACCOUNT.test(c.subject) && !c.allow_default_service_account) {
+      ctx.addIssue({ code: 'custom', path: ['subject'], message: 'is a namespace\'s default service account, which every pod there runs as unless told otherwise; set allow_default_service_account to register it anyway' });
+    }
   });
 }
 
@@ -88,6 +115,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
     introspection: f.introspection.default(false),
+    federated_credential: f.federated_credential.optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });
   const update = z.strictObject({
@@ -100,6 +128,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
     introspection: f.introspection.optional(),
+    federated_credential: f.federated_credential.optional(),
     disabled: z.boolean().optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });

@@ -6,7 +6,7 @@ import { randomToken } from '../shared/ids.ts';
 import type { Page, PageRequest } from '../shared/page.ts';
 import type { UnitOfWork } from '../shared/unit-of-work.ts';
 import { JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from '../oauth/token-exchange/token-types.ts';
-import type { Client, ClientChanges, NewClient, TokenExchangePolicy } from './client.ts';
+import type { Client, ClientChanges, FederatedCredential, NewClient, TokenExchangePolicy } from './client.ts';
 import { KEY_AND_CERTIFICATE_FIELDS, parseMetadata, type ClientMetadataSchemas } from './client-metadata-schema.ts';
 import { methodMetadataIssues, TLS_SUBJECT_FIELDS, type MethodMetadata, type TlsSubjectField } from './method-metadata.ts';
 import { issueSecret, type SecretHasher } from './client-secret.ts';
@@ -74,6 +74,12 @@ function exchangePolicyOf(input: ExchangePolicyInput | null | undefined): TokenE
   };
 }
 
+type FederatedCredentialInput = { issuer: string; subject: string; require_bound_token: boolean };
+
+function federatedCredentialOf(input: FederatedCredentialInput | null | undefined): FederatedCredential | null {
+  return input ? { issuer: input.issuer, subject: input.subject, requireBoundToken: input.require_bound_token } : null;
+}
+
 export const MAX_GRACE_SECONDS = 30 * 86400;
 
 export function createClientService(deps: ClientServiceDeps) {
@@ -92,6 +98,13 @@ export function createClientService(deps: ClientServiceDeps) {
     if (granted.length && !policy) throw new ValidationFailed([{ name: 'token_exchange', reason: `is required when grant_types includes ${granted.join(' or ')}` }]);
     if (!granted.length && policy) throw new ValidationFailed([{ name: 'grant_types', reason: `must include ${DELEGATING_GRANTS.join(' or ')} when token_exchange is set` }]);
     return policy;
+  }
+
+  /** federated_jwt and its credential go together. */
+  function checkFederated(method: string, credential: FederatedCredential | null): FederatedCredential | null {
+    if (method === 'federated_jwt' && !credential) throw new ValidationFailed([{ name: 'federated_credential', reason: 'is required with token_endpoint_auth_method federated_jwt' }]);
+    if (method !== 'federated_jwt' && credential) throw new ValidationFailed([{ name: 'federated_credential', reason: 'is only for token_endpoint_auth_method federated_jwt' }]);
+    return credential;
   }
 
   const newSecret = (expiresAt: Date | null = null, secret?: string) => issueSecret(hasher, expiresAt, secret);
@@ -134,6 +147,7 @@ export function createClientService(deps: ClientServiceDeps) {
         ...methodFields(method),
         tokenExchange: checkExchangePolicy(input.grant_types, exchangePolicyOf(input.token_exchange)),
         introspection: input.introspection,
+        federatedCredential: checkFederated(input.token_endpoint_auth_method, federatedCredentialOf(input.federated_credential)),
         disabled: false,
       }, ctx);
     },
@@ -182,6 +196,9 @@ export function createClientService(deps: ClientServiceDeps) {
         const tokenExchange = input.token_exchange === undefined ? existing.tokenExchange : exchangePolicyOf(input.token_exchange);
         checkExchangePolicy(changes.grantTypes ?? existing.grantTypes, tokenExchange);
         if (input.token_exchange !== undefined) changes.tokenExchange = tokenExchange;
+        const federated = input.federated_credential === undefined ? existing.federatedCredential : federatedCredentialOf(input.federated_credential);
+        checkFederated(changes.tokenEndpointAuthMethod ?? existing.tokenEndpointAuthMethod, federated);
+        if (input.federated_credential !== undefined) changes.federatedCredential = federated;
         guard.checkGrant(ctx.actorScopes, { scopes: changes.scopes ?? existing.scopes, audience: changes.audience ?? existing.audience });
         const updated = await stores.clients.update(clientId, changes);
         const hadSecret = secretMethods.has(existing.tokenEndpointAuthMethod);

@@ -22,6 +22,18 @@ export type TokenExchangePolicy = {
   scopes: string[];
 };
 
+/**
+ * federated_jwt: the credential a trusted issuer gives the client (a Kubernetes service-account
+ * token, a SPIFFE JWT-SVID), named by that issuer and the exact subject it carries.
+ */
+export type FederatedCredential = {
+  /** A registered trusted issuer (spiffe://<trust domain> for JWT-SVIDs). */
+  issuer: string;
+  subject: string;
+  /** Kubernetes: accept only pod-bound tokens (the kubernetes.io.pod claims). */
+  requireBoundToken: boolean;
+};
+
 /** A registered service client, as the domain sees it (never its secrets). */
 export type Client = {
   clientId: string;
@@ -40,6 +52,7 @@ export type Client = {
   tokenExchange: TokenExchangePolicy | null;
   /** RFC 7662: may call POST /introspect (a resource server checking tokens); false by default. */
   introspection: boolean;
+  federatedCredential: FederatedCredential | null;
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -34,11 +34,14 @@ const METHOD_FIELDS: Record<string, { oneOf: string[]; allowed: string[] }> = {
   private_key_jwt: { oneOf: ['jwks', 'jwks_uri'], allowed: ['jwks', 'jwks_uri', 'token_endpoint_auth_signing_alg'] },
   tls_client_auth: { oneOf: Object.keys(TLS_SUBJECT_FIELDS), allowed: Object.keys(TLS_SUBJECT_FIELDS) },
   self_signed_tls_client_auth: { oneOf: ['jwks', 'jwks_uri'], allowed: ['jwks', 'jwks_uri'] },
+  // Its credential (federated_credential) is checked by client-service.ts with the issuer rules.
+  federated_jwt: { oneOf: [], allowed: [] },
 };
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
 
-function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean): string | undefined {
+/** What is wrong with one registered JWK (private or symmetric, weak, unreadable), or undefined. */
+export function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean): string | undefined {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return `key ${index} is not a JWK object`;
   const key = jwk as JWK & { x5c?: unknown };
   const privateMember = PRIVATE_MEMBERS.find((m) => m in key);
@@ -68,7 +71,7 @@ function jwkProblem(jwk: unknown, index: number, allowCertificateOnly: boolean):
 }
 
 /** RFC 8725 §3.10 / ASVS 13.2.4: a jwks_uri must not turn the service into an SSRF probe. */
-function jwksUriProblem(value: unknown, allowInsecure: boolean): string | undefined {
+export function jwksUriProblem(value: unknown, allowInsecure: boolean): string | undefined {
   if (typeof value !== 'string' || value.length > 2048) return 'must be a URL of at most 2048 characters';
   let url: URL;
   try {

@@ -40,6 +40,8 @@ export const configSchema = z.object({
   SIGNING_ALG: z.enum(SIGNING_ALGS).default('RS256').describe('algorithm of newly created signing keys'),
   ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(900).describe('default access-token lifetime'),
   MAX_ACCESS_TOKEN_TTL: duration.pipe(z.number().min(1)).default(3600).describe('ceiling of any per-client lifetime'),
+  FEDERATED_ASSERTION_MAX_LIFETIME: duration.pipe(z.number().min(60).max(86400)).default(3600)
+    .describe('federated_jwt: the longest exp - iat (and age) of a service-account token or JWT-SVID when its trusted issuer sets no max_token_age'),
   TOKEN_EXCHANGE_MAX_DEPTH: count.pipe(z.number().min(1).max(32)).default(5)
     .describe('token exchange: most actors an act chain may name (RFC 8693 §4.1), the new one included'),
   TXN_TOKEN_TTL: duration.pipe(z.number().min(1).max(3600)).default(300).describe('Txn-Token lifetime (never beyond the subject token)'),

@@ -29,6 +29,8 @@ export type Config = Readonly<{
   signingAlg: SigningAlg;
   accessTokenTtl: number;
   maxAccessTokenTtl: number;
+  /** federated_jwt: the longest-lived assertion accepted when its issuer sets no max_token_age. */
+  maxFederatedAssertionLifetime: number;
   /** Most actors an exchanged token's act chain may name. */
   tokenExchangeMaxDepth: number;
   txnTokenTtl: number;
@@ -194,6 +196,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     fail('ISSUER', `must be the public https:// URL of this service when NODE_ENV=production serves TLS, got "${issuer}"`);
   }
 
+  if (v.TXN_TOKEN_TRUST_DOMAIN === `${issuer}/admin`) fail('TXN_TOKEN_TRUST_DOMAIN', 'must not be the admin audience');
+
   return Object.freeze({
     production,
     port: v.PORT,
@@ -210,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     signingAlg: v.SIGNING_ALG,
     accessTokenTtl: v.ACCESS_TOKEN_TTL,
     maxAccessTokenTtl: v.MAX_ACCESS_TOKEN_TTL,
+    maxFederatedAssertionLifetime: v.FEDERATED_ASSERTION_MAX_LIFETIME,
     tokenExchangeMaxDepth: v.TOKEN_EXCHANGE_MAX_DEPTH,
     txnTokenTtl: v.TXN_TOKEN_TTL,
     txnTrustDomain: v.TXN_TOKEN_TRUST_DOMAIN ?? issuer,

@@ -22,7 +22,7 @@ export type RefusalEvent = 'token.denied' | 'token.introspected' | 'token.revoke
 
 /** The audit name of a mechanism's method before the client's registration says which one. */
 const DEFAULT_METHOD: Record<string, string> = {
-  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', certificate: 'tls_client_auth',
+  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', federated: 'federated_jwt', certificate: 'tls_client_auth',
 };
 
 /**

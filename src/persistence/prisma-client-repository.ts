@@ -28,6 +28,7 @@ function toClient(row: ClientRow): Client {
     },
     tokenExchange: row.tokenExchange === null ? null : JSON.parse(row.tokenExchange),
     introspection: row.introspection,
+    federatedCredential: row.federatedCredential === null ? null : JSON.parse(row.federatedCredential),
     disabled: row.disabled,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -54,6 +55,7 @@ function toRow(changes: ClientChanges) {
     tlsClientAuthSanEmail: tls?.sanEmail,
     tokenExchange: changes.tokenExchange === undefined ? undefined : changes.tokenExchange && JSON.stringify(changes.tokenExchange),
     introspection: changes.introspection,
+    federatedCredential: changes.federatedCredential === undefined ? undefined : changes.federatedCredential && JSON.stringify(changes.federatedCredential),
     disabled: changes.disabled,
   };
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));

@@ -9,6 +9,7 @@ import { closeDatabase, type DbTransaction, type OpenedDatabase } from './prisma
 import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
 import { createPrismaRevocationRepository } from './prisma-revocation-repository.ts';
+import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
 /** Curried: the same factories build stores on the client or on one transaction (Unleash's withTransactional). */
@@ -18,6 +19,7 @@ function storesOn(db: DbTransaction, changes: ChangeRecorder): Stores {
     keys: createPrismaKeyRepository(db, changes),
     audit: createPrismaAuditRepository(db),
     revocations: createPrismaRevocationRepository(db, changes),
+    trustedIssuers: createPrismaTrustedIssuerRepository(db, changes),
   };
 }
 
@@ -47,6 +49,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
       revocations: gated(plain.revocations, gate),
+      trustedIssuers: gated(plain.trustedIssuers, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }),
     },

@@ -48,6 +48,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
     tokenExchange: null,
     introspection: false,
+    federatedCredential: null,
     disabled: false,
     ...overrides,
   };

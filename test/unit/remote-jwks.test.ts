@@ -128,3 +128,41 @@ describe('jwks_uri fetch: the body is cut off at the size limit', () => {
     await expectUnavailable(cacheWith({ allowInsecure: true }).get(`${base}/declared`), /too large/);
   });
 });
+
+describe('jwks_uri fetch: forKid refetches for an unknown kid at most once per cool-down', () => {
+  let server: http.Server;
+  let uri: string;
+  let fetches = 0;
+  let kids = ['k1'];
+
+  before(async () => {
+    server = http.createServer((_req, res) => {
+      fetches += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: kids.map((kid) => ({ kty: 'EC', crv: 'P-256', kid, x: 'AA', y: 'AA' })) }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('serves a known kid (or none) from the cache, refetches once for an unknown one, and again only after the cool-down', async () => {
+    let clock = 1_000_000;
+    const jwks = createRemoteJwksCache({ timeoutMs: 10_000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: MAX_BYTES, allowInsecure: true, now: () => clock });
+    const kidsOf = (set: { keys: Array<{ kid?: string }> }) => set.keys.map((k) => k.kid);
+    assert.deepEqual(kidsOf(await jwks.forKid(uri, 'k1')), ['k1']);
+    assert.deepEqual(kidsOf(await jwks.forKid(uri, undefined)), ['k1']);
+    assert.equal(fetches, 1);
+    kids = ['k1', 'k2'];
+    assert.deepEqual(kidsOf(await jwks.forKid(uri, 'k2')), ['k1'], 'within the cool-down of the first fetch: the cached set');
+    assert.equal(fetches, 1);
+    clock += 30_000;
+    assert.deepEqual(kidsOf(await jwks.forKid(uri, 'k2')), ['k1', 'k2'], 'after it: a fresh copy');
+    assert.equal(fetches, 2);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => jwks.forKid(uri, `random-${i}`)));
+    assert.equal(fetches, 2, 'random kids within the cool-down fetch nothing');
+    clock += 30_000;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => jwks.forKid(uri, `random-${i}`)));
+    assert.equal(fetches, 3, 'concurrent unknown kids share one fetch');
+  });
+});

@@ -3,6 +3,7 @@ import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { AuditRepository } from '../../audit/audit-repository.ts';
 import type { AuditService } from '../../audit/audit-service.ts';
 import type { ClientService } from '../../clients/client-service.ts';
+import type { TrustedIssuerService } from '../../issuers/trusted-issuer-service.ts';
 import type { KeyService } from '../../keys/key-service.ts';
 import { DomainError, Forbidden, Unauthenticated, ValidationFailed } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -12,6 +13,7 @@ import { requestContext } from '../middleware/request-context.ts';
 import { createAuditRouter } from './audit-routes.ts';
 import { createClientsRouter } from './clients-routes.ts';
 import { createKeysRouter } from './keys-routes.ts';
+import { createTrustedIssuersRouter } from './trusted-issuers-routes.ts';
 import { AdminMethodNotAllowed } from './method-not-allowed.ts';
 import { sendProblem } from './problem-response.ts';
 import { createRequireAdminScope, type AdminAuthDeps } from './require-admin-scope.ts';
@@ -20,6 +22,7 @@ export type AdminRouterDeps = {
   clients: ClientService;
   revocations: RevocationService;
   keys: KeyService;
+  trustedIssuers: TrustedIssuerService;
   auditLog: AuditRepository;
   audit: AuditService;
   rateLimit: number;
@@ -54,6 +57,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.use(createClientsRouter({ ...deps, requireScope }));
   router.use(createKeysRouter({ ...deps, requireScope }));
   router.use(createAuditRouter({ ...deps, requireScope }));
+  router.use(createTrustedIssuersRouter({ ...deps, requireScope }));
   router.use((req, _res, next) => next(new NotFoundRoute(req.path)));
 
   // The admin API's one error path: RFC 9457 problems; every 401/403 is audited as admin.denied.

@@ -30,6 +30,11 @@ export function clientRepresentation(c: Client) {
       scope: c.tokenExchange.scopes.join(' '),
     },
     introspection: c.introspection,
+    federated_credential: c.federatedCredential && {
+      issuer: c.federatedCredential.issuer,
+      subject: c.federatedCredential.subject,
+      require_bound_token: c.federatedCredential.requireBoundToken,
+    },
     disabled: c.disabled,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),

@@ -5,7 +5,7 @@ import type { PresentedCredentials } from './presented-credentials.ts';
 export type ClientCredentialsRecord = { client: Client; secrets: StoredSecret[] };
 
 /** How credentials travel; methods sharing one (the two certificate methods) are told apart by registration. */
-export type AuthMechanism = 'basic' | 'post' | 'assertion' | 'certificate';
+export type AuthMechanism = 'basic' | 'post' | 'assertion' | 'federated' | 'certificate';
 
 /** What a successful verification adds to the token: RFC 8705 §3 certificate binding. */
 export type VerifiedCredentials = { cnf?: Record<string, string>; auditDetails?: Record<string, string> };

@@ -7,6 +7,7 @@ import { createSelfSignedTlsClientAuth, createTlsClientAuth } from './certificat
 import type { ClientAuthMethod } from './client-auth-method.ts';
 import { createClientSecretBasic } from './client-secret-basic.ts';
 import { createClientSecretPost } from './client-secret-post.ts';
+import { createFederatedJwt, type FederatedJwtDeps } from './federated-jwt.ts';
 import { createPrivateKeyJwt } from './private-key-jwt.ts';
 import type { RemoteJwksCache } from './remote-jwks.ts';
 
@@ -18,7 +19,8 @@ export type ClientAuthDeps = {
   replay: ReplayCache;
   remoteJwks: RemoteJwksCache;
   trustAnchors: readonly X509Certificate[];
-  config: { issuer: string; tokenEndpoint: string };
+  externalTokens: FederatedJwtDeps['externalTokens'];
+  config: { issuer: string; tokenEndpoint: string; maxFederatedAssertionLifetime: number };
 };
 
 /**
@@ -32,6 +34,7 @@ export function createClientAuthMethods(deps: ClientAuthDeps): readonly ClientAu
     createPrivateKeyJwt(deps),
     createTlsClientAuth(deps),
     createSelfSignedTlsClientAuth(deps),
+    createFederatedJwt(deps),
   ];
 }
 

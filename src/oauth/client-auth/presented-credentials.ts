@@ -2,6 +2,7 @@ import { InvalidRequest } from '../errors.ts';
 import { JWT_BEARER_ASSERTION_TYPE, param, type CertificateEvidence, type TokenRequest } from '../token-request.ts';
 import type { AuthMechanism } from './client-auth-method.ts';
 import { basicCredentials, isBasicAuthorization } from './client-secret-basic.ts';
+import { JWT_SPIFFE_ASSERTION_TYPE } from './federated-jwt.ts';
 
 /**
  * The client credentials a request presents, parsed once: rate limiting, the failure lockout,
@@ -11,6 +12,8 @@ import { basicCredentials, isBasicAuthorization } from './client-secret-basic.ts
 export type PresentedCredentials =
   | { mechanism: 'basic' | 'post'; clientId: string; secret: string }
   | { mechanism: 'assertion'; clientId: string; assertion: string }
+  /** A credential issued by a trusted issuer (a Kubernetes service-account token, a JWT-SVID): client_id names the client. */
+  | { mechanism: 'federated'; clientId: string; assertion: string; assertionType: string }
   | { mechanism: 'certificate'; clientId: string; evidence: CertificateEvidence }
   /** Malformed, ambiguous or missing: `clientId` is whatever the request names, for the audit record. */
   | { mechanism: 'invalid'; error: InvalidRequest; clientId: string | undefined; attempted: AuthMechanism | undefined };
@@ -44,15 +47,17 @@ function auditable(id: string | undefined): string | undefined {
 }
 
 /** RFC 7523 §3 item 2: sub names the client (iss must equal it; checked on verification). Read unverified. */
-function assertionSubject(jwt: string): string | undefined {
-  if (!JWS_SHAPE.test(jwt)) return undefined;
+function assertionClaims(jwt: string): { sub: string | undefined; iss: string | undefined } {
+  if (!JWS_SHAPE.test(jwt)) return { sub: undefined, iss: undefined };
   try {
-    const claims = JSON.parse(Buffer.from(jwt.slice(jwt.indexOf('.') + 1, jwt.lastIndexOf('.')), 'base64url').toString('utf8')) as { sub?: unknown } | null;
-    return typeof claims?.sub === 'string' ? claims.sub : undefined;
+    const claims = JSON.parse(Buffer.from(jwt.slice(jwt.indexOf('.') + 1, jwt.lastIndexOf('.')), 'base64url').toString('utf8')) as { sub?: unknown; iss?: unknown } | null;
+    return { sub: typeof claims?.sub === 'string' ? claims.sub : undefined, iss: typeof claims?.iss === 'string' ? claims.iss : undefined };
   } catch {
-    return undefined;
+    return { sub: undefined, iss: undefined };
   }
 }
+
+const ASSERTION_TYPES = [JWT_BEARER_ASSERTION_TYPE, JWT_SPIFFE_ASSERTION_TYPE];
 
 /**
  * RFC 6749 §2.3 / RFC 8705 §2: which mechanism the request uses. The certificate counts only when no
@@ -68,6 +73,11 @@ function mechanismsOf(req: TokenRequest): AuthMechanism[] {
     if (e.certificate !== undefined || e.rejection !== undefined || e.untrustedForwarded || (e.channel && req.params.has('client_id'))) found.push('certificate');
   }
   return found;
+}
+
+function checkClientId(clientId: string): void {
+  if (clientId.length > MAX_CLIENT_ID_LENGTH) refuse('client_id is too long', 'malformed_request');
+  if (NUL_CHARACTER.test(clientId)) refuse('client_id must not contain NUL', 'malformed_request');
 }
 
 function parse(req: TokenRequest, attempted: { mechanism?: AuthMechanism }): PresentedCredentials {
@@ -89,23 +99,35 @@ function parse(req: TokenRequest, attempted: { mechanism?: AuthMechanism }): Pre
   } else if (mechanism === 'post') {
     secret = param(req, 'client_secret');
   } else if (mechanism === 'assertion') {
-    if (param(req, 'client_assertion_type') !== JWT_BEARER_ASSERTION_TYPE) {
-      refuse(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`, 'malformed_credentials', bodyClientId);
+    const assertionType = param(req, 'client_assertion_type');
+    if (assertionType === undefined || !ASSERTION_TYPES.includes(assertionType)) {
+      refuse(`client_assertion_type must be ${ASSERTION_TYPES.join(' or ')}`, 'malformed_credentials', bodyClientId);
     }
     assertion = param(req, 'client_assertion');
     if (assertion === undefined || assertion === '') refuse('client_assertion is required with client_assertion_type', 'malformed_credentials', bodyClientId);
-    claimed = assertionSubject(assertion);
+    const { sub, iss } = assertionClaims(assertion);
+    // A credential a trusted issuer gave the client (federated_jwt): its sub is the client's external
+    // identity and its iss someone else, so client_id names the client. An RFC 7523 assertion has
+    // iss = sub = client_id; one that breaks that is still that client's bad assertion.
+    const federated = assertionType === JWT_SPIFFE_ASSERTION_TYPE
+      || (iss !== undefined && sub !== undefined && iss !== sub && bodyClientId !== undefined && bodyClientId !== sub && bodyClientId !== iss);
+    if (federated) {
+      if (bodyClientId === undefined || bodyClientId === '') refuse('client_id is required with a federated client assertion', 'no_client_authentication');
+      attempted.mechanism = 'federated';
+      checkClientId(bodyClientId);
+      return { mechanism: 'federated', clientId: bodyClientId, assertion, assertionType };
+    }
+    claimed = sub;
   }
   if (claimed !== undefined && bodyClientId !== undefined && claimed !== bodyClientId) {
     refuse('client_id does not match the authenticated client', 'client_id_mismatch', claimed);
   }
   const clientId = claimed ?? bodyClientId;
   if (!clientId) refuse('client_id is required', 'no_client_authentication');
-  if (clientId.length > MAX_CLIENT_ID_LENGTH) refuse('client_id is too long', 'malformed_request');
-  if (NUL_CHARACTER.test(clientId)) refuse('client_id must not contain NUL', 'malformed_request');
+  checkClientId(clientId);
   if (mechanism === 'basic' || mechanism === 'post') return { mechanism, clientId, secret: secret! };
   if (mechanism === 'assertion') return { mechanism, clientId, assertion: assertion! };
-  return { mechanism, clientId, evidence: req.certificate() };
+  return { mechanism: 'certificate', clientId, evidence: req.certificate() };
 }
 
 /** Parses the request's client credentials; never throws: a bad presentation is a value too. */

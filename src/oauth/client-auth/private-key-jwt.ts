@@ -1,4 +1,4 @@
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, generateKeyPair, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { compactVerify, decodeProtectedHeader, errors as joseErrors, generateKeyPair, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { Client } from '../../clients/client.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { epochSeconds, type Clock } from '../../shared/clock.ts';
@@ -6,6 +6,7 @@ import { replayEntryExpiry, type ReplayCache } from '../../tokens/replay-cache.t
 import { InvalidClient, type DenialReason } from '../errors.ts';
 import { joseFailureReason } from '../jose-failure.ts';
 import type { ClientAuthMethod } from './client-auth-method.ts';
+import { localKeySet } from './local-key-set.ts';
 import { JwksUnavailable, type RemoteJwksCache } from './remote-jwks.ts';
 
 /** RFC 7523 §3: exp is required and the assertion short-lived; nbf/iat may run ahead by this much. */
@@ -44,18 +45,6 @@ async function spendSignatureCheck(jwt: string, alg: string): Promise<void> {
   if (key) await compactVerify(jwt, key).catch(() => undefined);
 }
 
-/**
- * One jose key set per registered (or fetched) JWK Set object: jose imports each key once and keeps
- * it in the set, so building a set per request would import the key again on every assertion. The
- * client directory and the jwks_uri cache hand out the same object until the keys change.
- */
-const localKeySets = new WeakMap<JSONWebKeySet, ReturnType<typeof createLocalJWKSet>>();
-function localKeySet(jwks: JSONWebKeySet): ReturnType<typeof createLocalJWKSet> {
-  let set = localKeySets.get(jwks);
-  if (!set) localKeySets.set(jwks, (set = createLocalJWKSet(jwks)));
-  return set;
-}
-
 function fail(reason: DenialReason | string, cause?: unknown): InvalidClient {
   return new InvalidClient(reason as DenialReason, cause);
 }
@@ -73,9 +62,7 @@ export function createPrivateKeyJwt(deps: PrivateKeyJwtDeps): ClientAuthMethod {
     if (client.jwks) return client.jwks;
     if (!client.jwksUri) throw fail('no_registered_keys');
     try {
-      const cached = await remoteJwks.get(client.jwksUri);
-      if (kid === undefined || cached.keys.some((k) => k.kid === kid)) return cached;
-      return (await remoteJwks.refresh(client.jwksUri)) ?? cached;
+      return await remoteJwks.forKid(client.jwksUri, kid);
     } catch (error) {
       if (error instanceof JwksUnavailable) throw fail('jwks_uri_unreachable', error);
       throw error;

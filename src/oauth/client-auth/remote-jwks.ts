@@ -61,17 +61,31 @@ export function createRemoteJwksCache(opts: RemoteJwksOptions) {
     return jwks;
   }
 
+  async function get(uri: string): Promise<JSONWebKeySet> {
+    const hit = cache.get(uri);
+    if (hit && now() - hit.fetchedAt < opts.ttlMs) return hit.jwks;
+    return fetchShared(uri);
+  }
+
+  /** A fresh copy after an unknown kid, or undefined while the cool-down since the last fetch runs. */
+  async function refresh(uri: string): Promise<JSONWebKeySet | undefined> {
+    const hit = cache.get(uri);
+    if (hit && now() - hit.fetchedAt < opts.cooldownMs) return undefined;
+    return fetchShared(uri);
+  }
+
   return {
-    async get(uri: string): Promise<JSONWebKeySet> {
-      const hit = cache.get(uri);
-      if (hit && now() - hit.fetchedAt < opts.ttlMs) return hit.jwks;
-      return fetchShared(uri);
-    },
-    /** A fresh copy after an unknown kid, or undefined while the cool-down since the last fetch runs. */
-    async refresh(uri: string): Promise<JSONWebKeySet | undefined> {
-      const hit = cache.get(uri);
-      if (hit && now() - hit.fetchedAt < opts.cooldownMs) return undefined;
-      return fetchShared(uri);
+    get,
+    refresh,
+    /**
+     * The set to verify a JWT whose header names `kid`: the cached one while it holds that kid (or
+     * the JWT names none), else a fresh copy (the key owner rotated), else, within the cool-down,
+     * the cached one again (so the JWT fails as signed by an unknown key).
+     */
+    async forKid(uri: string, kid: string | undefined): Promise<JSONWebKeySet> {
+      const cached = await get(uri);
+      if (kid === undefined || cached.keys.some((k) => k.kid === kid)) return cached;
+      return (await refresh(uri)) ?? cached;
     },
   };
 }

@@ -12,7 +12,8 @@ import { TOKEN_TYPE } from './token-types.ts';
 
 export type DelegationDeps = {
   now: () => Date;
-  config: { issuer: string; maxChainDepth: number };
+  /** txnTrustDomain: an exchange policy may list it for Txn-Tokens; it is never an access token's audience. */
+  config: { issuer: string; maxChainDepth: number; txnTrustDomain: string };
 };
 
 /** What the audit record says about the token a delegation was granted for. */
@@ -37,13 +38,14 @@ export function decideDelegatedScopes(req: TokenRequest, policy: TokenExchangePo
   return requested;
 }
 
-function decideAudience(req: TokenRequest, policy: TokenExchangePolicy): string[] {
+function decideAudience(req: TokenRequest, policy: TokenExchangePolicy, trustDomain: string): string[] {
+  const allowed = policy.audience.filter((a) => a !== trustDomain);
   const requested = requestedTargets(req);
   if (requested.length === 0) {
-    if (policy.audience.length === 1) return [policy.audience[0]!];
+    if (allowed.length === 1) return [allowed[0]!];
     throw new InvalidRequest('name the audience of the new token with audience or resource', { reason: 'audience_required' });
   }
-  if (requested.some((t) => !policy.audience.includes(t))) {
+  if (requested.some((t) => !allowed.includes(t))) {
     throw new InvalidTarget('the client\'s exchange policy does not allow tokens for this audience', { reason: 'audience_not_allowed' });
   }
   return requested;
@@ -105,7 +107,7 @@ export function createDelegation(deps: DelegationDeps) {
         kind: 'access_token',
         subject: subject.subject,
         scopes: decideDelegatedScopes(req, policy, subject, false),
-        audience: decideAudience(req, policy),
+        audience: decideAudience(req, policy, deps.config.txnTrustDomain),
         act,
         notAfter: remainingLifetime(subject),
         ...(audit.type === 'token.exchanged' && { issuedTokenType: TOKEN_TYPE.accessToken }),

@@ -1,17 +1,13 @@
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { TokenExchangePolicy } from '../../clients/client.ts';
 import { OwnTokenRejected, type OwnTokenVerifier } from '../../tokens/own-token-verifier.ts';
+import { ExternalTokenRejected, type ExternalTokenVerifier as ExternalTokens } from '../../issuers/external-token-verifier.ts';
 import { InvalidRequest, UnauthorizedClient } from '../errors.ts';
 import { jwsPayloadText, nestingExceeds } from './json-nesting.ts';
 import { TOKEN_TYPE } from './token-types.ts';
 
-/**
- * A trusted external issuer's verification (src/issuers/): the token's iss is registered, its
- * signature, audience and lifetime hold; `subject` is the claim the registration maps to sub.
- */
-export type ExternalTokenVerifier = {
-  verify(check: { token: string; now: Date }): Promise<{ issuer: { issuer: string }; subject: string; payload: JWTPayload }>;
-};
+/** A trusted external issuer's verification (src/issuers/): its `subject` is the claim the registration maps to sub. */
+export type ExternalTokenVerifier = Pick<ExternalTokens, 'verify'>;
 
 export type VerifiedSubjectToken = {
   /** Who the token is about: the sub of the token to issue. */
@@ -106,10 +102,10 @@ export function createSubjectTokenReader(deps: SubjectTokenDeps) {
       try {
         verified = await deps.externalTokens.verify({ token, now: deps.now() });
       } catch (error) {
-        const reason = (error as { reason?: unknown } | null)?.reason;
-        if (typeof reason !== 'string') throw error;
+        if (!(error instanceof ExternalTokenRejected)) throw error;
+        const reason = error.reason;
         if (reason === 'unknown_issuer') throw new InvalidRequest('the issuer of the subject_token is not trusted', { reason: 'unknown_issuer', cause: error });
-        throw invalid(`subject_token is not valid: ${(error as Error).message}`, `subject_token_${reason}`, error);
+        throw invalid(`subject_token is not valid: ${error.message}`, `subject_token_${reason}`, error);
       }
       if (typeof verified.payload.exp !== 'number') throw invalid('subject_token has no exp', 'subject_token_malformed');
       return { subject: verified.subject, issuer: iss, own: false, payload: verified.payload, exp: verified.payload.exp, scopes: scopesOf(verified.payload) };

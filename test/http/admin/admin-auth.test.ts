@@ -20,11 +20,16 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/admin/keys/rotate', template: '/admin/keys/rotate', scope: 'admin:keys', body: {} },
   { method: 'post', path: '/admin/keys/ACTIVE_KID/revoke', template: '/admin/keys/{kid}/revoke', scope: 'admin:keys', body: {} },
   { method: 'get', path: '/admin/audit', template: '/admin/audit', scope: 'admin:audit' },
+  { method: 'get', path: '/admin/trusted-issuers', template: '/admin/trusted-issuers', scope: 'admin:clients' },
+  { method: 'post', path: '/admin/trusted-issuers', template: '/admin/trusted-issuers', scope: 'admin:clients', body: { issuer: 'https://intruder.example', jwks_uri: 'https://intruder.example/jwks', audiences: ['x'] } },
+  { method: 'get', path: '/admin/trusted-issuers/ISSUER_ID', template: '/admin/trusted-issuers/{id}', scope: 'admin:clients' },
+  { method: 'patch', path: '/admin/trusted-issuers/ISSUER_ID', template: '/admin/trusted-issuers/{id}', scope: 'admin:clients', body: { disabled: true } },
+  { method: 'delete', path: '/admin/trusted-issuers/ISSUER_ID', template: '/admin/trusted-issuers/{id}', scope: 'admin:clients' },
 ];
 
 const ALL_ADMIN_SCOPES = 'admin:clients admin:keys admin:audit';
 
-const CHANGE_EVENTS = ['client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'key.created', 'key.activated', 'key.retired', 'key.revoked', 'token.revoked'] as const;
+const CHANGE_EVENTS = ['client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'key.created', 'key.activated', 'key.retired', 'key.revoked', 'issuer.created', 'issuer.updated', 'issuer.deleted', 'token.revoked'] as const;
 
 function base64url(value: object): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
@@ -74,6 +79,12 @@ describe('admin API authentication and authorization (AD-01)', () => {
     tokens.hmacWithPublicKey = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: header.kid! })
       .sign(new TextEncoder().encode(publicPem));
 
+    const issuer = await t.agent.post('/admin/trusted-issuers').set('authorization', `Bearer ${admin}`)
+      .send({ issuer: 'https://victim-idp.example', jwks_uri: 'https://victim-idp.example/jwks', audiences: ['x'] });
+    assert.equal(issuer.status, 201, issuer.text);
+    issuerId = issuer.body.id;
+    issuerBefore = issuer.body;
+
     activeKid = t.container.keys.activeSigningKey()!.kid;
     keysBefore = t.container.keys.list();
     victimBefore = (await t.agent.get('/admin/clients/c-victim').set('authorization', `Bearer ${admin}`)).body;
@@ -84,7 +95,9 @@ describe('admin API authentication and authorization (AD-01)', () => {
 
   let activeKid: string;
   let keysBefore: unknown;
-  const pathOf = (route: Route) => route.path.replace('ACTIVE_KID', activeKid);
+  let issuerId: string;
+  let issuerBefore: unknown;
+  const pathOf = (route: Route) => route.path.replace('ACTIVE_KID', activeKid).replace('ISSUER_ID', issuerId);
 
   async function changeEventCount(): Promise<number> {
     let n = 0;
@@ -127,7 +140,10 @@ describe('admin API authentication and authorization (AD-01)', () => {
     assert.equal(await t.container.uow.stores.clients.count(), clientCountBefore, 'no client was added or removed');
     const now = await t.agent.get('/admin/clients/c-victim').set('authorization', `Bearer ${admin}`);
     assert.deepEqual(now.body, victimBefore, 'c-victim is unchanged');
-    assert.equal(await changeEventCount(), changeEventsBefore, 'no client.* or key.* event was written');
+    const issuers = await t.container.uow.stores.trustedIssuers.listAll();
+    assert.deepEqual(issuers.map((i) => i.issuer), ['https://victim-idp.example'], 'no trusted issuer was added or removed');
+    assert.deepEqual((await t.agent.get(`/admin/trusted-issuers/${issuerId}`).set('authorization', `Bearer ${admin}`)).body, issuerBefore, 'the trusted issuer is unchanged');
+    assert.equal(await changeEventCount(), changeEventsBefore, 'no client.*, key.* or issuer.* event was written');
     assert.deepEqual(t.container.keys.list(), keysBefore, 'the signing keys are unchanged');
     assert.equal(t.container.keys.activeSigningKey()?.kid, activeKid);
     const issued = await t.agent.post('/token').auth(victim.clientId, victim.secret).type('form').send({ grant_type: 'client_credentials' });

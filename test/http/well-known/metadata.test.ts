@@ -40,7 +40,7 @@ describe('Server metadata (RFC 8414) and OpenID discovery', () => {
       assert.equal(fetched.headers.get('etag'), jwks.headers.etag);
     });
 
-    it(`JW-04 ${path} advertises client_credentials, token exchange and the JWT bearer grant, the five client authentication methods, and no none or HS* algorithm`, () => {
+    it(`JW-04 ${path} advertises client_credentials, token exchange and the JWT bearer grant, the six client authentication methods, and no none or HS* algorithm`, () => {
       const { body } = documents.get(path)!;
       assert.deepEqual(body.grant_types_supported, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer']);
       assert.deepEqual(body.token_exchange_subject_token_types_supported, [
@@ -51,7 +51,7 @@ describe('Server metadata (RFC 8414) and OpenID discovery', () => {
         'urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:txn_token',
       ]);
       assert.deepEqual(body.token_endpoint_auth_methods_supported,
-        ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth']);
+        ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'federated_jwt']);
       assert.deepEqual(body.response_types_supported, []);
       assert.equal('authorization_endpoint' in body, false);
 

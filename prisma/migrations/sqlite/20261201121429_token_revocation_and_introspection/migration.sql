@@ -37,11 +37,12 @@ CREATE TABLE "new_Client" (
     "tlsClientAuthSanEmail" TEXT,
     "tokenExchange" TEXT,
     "introspection" BOOLEAN NOT NULL DEFAULT false,
+    "federatedCredential" TEXT,
     "disabled" BOOLEAN NOT NULL DEFAULT false,
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" DATETIME NOT NULL
 );
-INSERT INTO "new_Client" ("accessTokenTtl", "audience", "clientName", "createdAt", "disabled", "grantTypes", "id", "identityKey", "jwks", "jwksUri", "scope", "subject", "tlsClientAuthSanDns", "tlsClientAuthSanEmail", "tlsClientAuthSanIp", "tlsClientAuthSanUri", "tlsClientAuthSubjectDn", "tokenEndpointAuthMethod", "tokenEndpointAuthSigningAlg", "tokenExchange", "updatedAt") SELECT "accessTokenTtl", "audience", "clientName", "createdAt", "disabled", "grantTypes", "id", "identityKey", "jwks", "jwksUri", "scope", "subject", "tlsClientAuthSanDns", "tlsClientAuthSanEmail", "tlsClientAuthSanIp", "tlsClientAuthSanUri", "tlsClientAuthSubjectDn", "tokenEndpointAuthMethod", "tokenEndpointAuthSigningAlg", "tokenExchange", "updatedAt" FROM "Client";
+INSERT INTO "new_Client" ("accessTokenTtl", "audience", "clientName", "createdAt", "disabled", "federatedCredential", "grantTypes", "id", "identityKey", "jwks", "jwksUri", "scope", "subject", "tlsClientAuthSanDns", "tlsClientAuthSanEmail", "tlsClientAuthSanIp", "tlsClientAuthSanUri", "tlsClientAuthSubjectDn", "tokenEndpointAuthMethod", "tokenEndpointAuthSigningAlg", "tokenExchange", "updatedAt") SELECT "accessTokenTtl", "audience", "clientName", "createdAt", "disabled", "federatedCredential", "grantTypes", "id", "identityKey", "jwks", "jwksUri", "scope", "subject", "tlsClientAuthSanDns", "tlsClientAuthSanEmail", "tlsClientAuthSanIp", "tlsClientAuthSanUri", "tlsClientAuthSubjectDn", "tokenEndpointAuthMethod", "tokenEndpointAuthSigningAlg", "tokenExchange", "updatedAt" FROM "Client";
 DROP TABLE "Client";
 ALTER TABLE "new_Client" RENAME TO "Client";
 CREATE UNIQUE INDEX "Client_identityKey_key" ON "Client"("identityKey");
