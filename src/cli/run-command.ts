@@ -1,8 +1,9 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/load-config.ts';
 import { ConfigError } from '../config/load-config.ts';
-import { createContainer, type Container } from '../container.ts';
+import type { Container } from '../container.ts';
 import { DomainError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
 
 /**
  * The services on the configured database, closed after `work`. No migrations: the service applies
@@ -10,6 +11,8 @@ import { createLogger } from '../shared/logger.ts';
  * while the service holds it open.
  */
 export async function withContainer<T>(config: Config, work: (container: Container) => Promise<T>): Promise<T> {
+  // Loaded here, not above: `identity-backend` commands that talk HTTP never pay for the database layer.
+  const [{ createContainer }, { createLogger }] = await Promise.all([import('../container.ts'), import('../shared/logger.ts')]);
   const container = await createContainer(config, createLogger('warn'));
   try {
     return await work(container);
@@ -28,4 +31,18 @@ export function runCommand(name: string, run: (argv: string[]) => Promise<number
       process.exit(1);
     },
   );
+}
+
+/**
+ * Whether the module at `moduleUrl` is the script node was started with: keys.ts and admin.ts are
+ * commands of their own (`node dist/cli/keys.js`) and also libraries of `identity-backend`.
+ */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
 }

@@ -14,7 +14,7 @@ export const IMAGE_NAME = 'identity-backend';
 export const SERVICE_CONTAINER = 'identity-backend';
 export const MIGRATE_CONTAINER = 'migrate';
 /** The routes of identity-backend that take no token (one gets tokens there); every other rule must require one. */
-export const TOKENLESS_PATHS = ['/token', '/.well-known/*'];
+export const TOKENLESS_PATHS = ['/token', '/introspect', '/revoke', '/.well-known/*', '/docs', '/docs/*', '/openapi.yaml'];
 /** Istio's InboundPassthroughBindIpv4/Ipv6: the sidecar's source address towards the application. */
 export const SIDECAR_SOURCES = ['127.0.0.6', '::6'];
 
