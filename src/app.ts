@@ -6,13 +6,14 @@ import { requestBasics } from './http/middleware/request-basics.ts';
 import { securityHeaderList } from './http/middleware/security-headers.ts';
 import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT } from './oauth/token-exchange/token-types.ts';
 import { createTokenRouter } from './http/oauth/token-route.ts';
+import { createTokenManagementRouter } from './http/oauth/token-management-routes.ts';
 import { createOpsRouter } from './http/ops/ops-routes.ts';
 import { createJwksRouter } from './http/well-known/jwks-route.ts';
 import { buildServerMetadata, createMetadataRouter } from './http/well-known/metadata-route.ts';
 import { ASSERTION_SIGNING_ALGS } from './clients/method-metadata.ts';
 
 /** Routes whose durations are reported; anything else is counted as "other". */
-const METRIC_ROUTES = new Set(['/token', '/.well-known/jwks.json', '/healthz', '/readyz']);
+const METRIC_ROUTES = new Set(['/token', '/introspect', '/revoke', '/.well-known/jwks.json', '/healthz', '/readyz']);
 
 export function buildApp(c: Container) {
   const app = express();
@@ -41,10 +42,20 @@ export function buildApp(c: Container) {
     limits: c.config.rateLimits,
     realm: c.config.issuer,
   }));
+  app.use(createTokenManagementRouter({
+    introspection: c.introspection,
+    revocation: c.revocation,
+    readCertificate: c.readCertificate,
+    addressLimitStore: c.rateLimitStore('token-address'),
+    limits: c.config.rateLimits,
+    realm: c.config.issuer,
+  }));
   app.use(createJwksRouter({ jwks: () => c.keys.jwks(), maxAge: c.config.jwksMaxAge, now: () => c.clock.now() }));
   app.use(createMetadataRouter(buildServerMetadata({
     issuer: c.config.issuer,
     tokenEndpoint: c.config.tokenEndpoint,
+    introspectionEndpoint: `${c.config.issuer}/introspect`,
+    revocationEndpoint: `${c.config.issuer}/revoke`,
     jwksUri: c.config.jwksUri,
     grantTypes: c.grants.map((g) => g.grantType),
     authMethods: c.methods.map((m) => m.name),
@@ -59,6 +70,7 @@ export function buildApp(c: Container) {
   app.use(createDocsRouter({ issuer: c.config.issuer }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,
+    revocations: c.revocations,
     keys: c.keys,
     trustedIssuers: c.trustedIssuers,
     auditLog: c.uow.stores.audit,

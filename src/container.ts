@@ -51,6 +51,15 @@ import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
 import { createOwnTokenVerifier } from './tokens/own-token-verifier.ts';
+import { createTokenInspector } from './tokens/introspection.ts';
+import { createIntrospectionResponseSigner } from './tokens/introspection-response-signer.ts';
+import { createRevocationList } from './tokens/revocation-list.ts';
+import { createRevocationService } from './tokens/revocation-service.ts';
+import { createAdminPrivilegeGuard } from './clients/admin-privilege.ts';
+import { createCallerAuthentication } from './oauth/authenticated-caller.ts';
+import { createIntrospectionEndpoint } from './oauth/introspection-endpoint.ts';
+import { createRefusal } from './oauth/refusal.ts';
+import { createRevocationEndpoint } from './oauth/revocation-endpoint.ts';
 import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
 
 /**
@@ -58,6 +67,12 @@ import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
  * there is no Redis, change notifications when there is neither PostgreSQL nor Redis, and metrics.
  */
 export type ProcessShared = { counter: WindowCounterStore; ipc: Pick<NodeJS.Process, 'send' | 'on' | 'off'>; clusterMetrics(): Promise<string> };
+
+/**
+ * Revocations: every instance re-reads them every REFRESH (the net under a change lost in transit),
+ * every POLL while its feed is down, and deletes expired records every PRUNE.
+ */
+const REVOCATIONS = { refreshMs: 60_000, pollMs: 5_000, pruneMs: 600_000 };
 
 /** Client directory bounds (docs/performance.md): ample for a fleet, small in memory. */
 const DIRECTORY = { capacity: 10_000, negativeCapacity: 10_000, ttlMs: 60_000, negativeTtlMs: 5_000 };
@@ -123,6 +138,23 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   feed.subscribe(directoryListener);
   feed.subscribe(keysListener);
   feed.subscribe(issuersListener);
+  const revocationList = createRevocationList({
+    load: () => uow.stores.revocations.listInForce(clock.now()),
+    now: () => clock.now().getTime(),
+    onError: (error) => logger.warn({ err: error }, 'revocations could not be read; retrying'),
+  });
+  const revocationListener = revocationList.listener();
+  feed.subscribe(revocationListener);
+  // Revocations made elsewhere while the feed is down are read back every pollMs, and in any case every refreshMs.
+  let revocationTicks = 0;
+  const revocationRefresh = setInterval(() => {
+    revocationTicks += 1;
+    if (!feed.live || revocationTicks % (REVOCATIONS.refreshMs / REVOCATIONS.pollMs) === 0) void revocationList.refresh();
+    if (revocationTicks % (REVOCATIONS.pruneMs / REVOCATIONS.pollMs) === 0) {
+      uow.stores.revocations.pruneExpired(clock.now()).catch((error: unknown) => logger.warn({ err: error }, 'expired revocations could not be pruned'));
+    }
+  }, REVOCATIONS.pollMs);
+  revocationRefresh.unref();
   // The safety net for a notification lost in transit: a full reload every TTL.
   const directoryRefresh = setInterval(() => {
     void directory.warm();
@@ -135,6 +167,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       directoryListener.reset(feed.live);
       keysListener.reset(true);
       issuersListener.reset(feed.live);
+      revocationListener.reset(true);
     })
     : undefined;
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
@@ -177,7 +210,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   denialSweep?.unref();
   const auditCheckpoints = createCheckpointWriter({ db: opened.db, gate: uow.gate, clock, issuer: config.issuer, activeKey: () => keys.activeSigningKey() });
   const now = () => clock.now();
-  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config });
+  const verifyOwnToken = createOwnTokenVerifier({ keys, clock, config, isRevoked: revocationList.isRevoked });
   const subjectTokens = createSubjectTokenReader({ verifyOwnToken, externalTokens, now, config });
   const delegation = createDelegation({ now, config: { issuer: config.issuer, maxChainDepth: config.tokenExchangeMaxDepth, txnTrustDomain: config.txnTrustDomain } });
   const grants = createGrantHandlers({
@@ -186,18 +219,20 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     },
     jwtBearer: { read: subjectTokens, delegation },
   });
+  const authenticateClient = createClientAuthenticator({ methods, clients: directory });
+  const limits = createClientLimits({
+    counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
+  });
   const tokenEndpoint = createTokenEndpoint({
     denials,
     quota: createIssuanceQuota({ counter, perHour: config.tokenQuota.perHour, perDay: config.tokenQuota.perDay }),
     grants,
-    authenticateClient: createClientAuthenticator({ methods, clients: directory }),
+    authenticateClient,
     issuer: createAccessTokenIssuer({ keys, clock, config }),
     audit,
     auditLog: uow.stores.audit,
     verifyDpopProof: createDpopVerifier({ clock, replay, config }),
-    limits: createClientLimits({
-      counter, issuedPerClient: config.rateLimits.tokenPerClient, secretFailuresPerPair: config.rateLimits.authFailures,
-    }),
+    limits,
     metrics: metrics.tokens,
     onUnexpectedError: (error, context) => logger.error({ err: error, requestId: context.requestId, route: '/token' }, 'unexpected error on POST /token'),
   });
@@ -215,6 +250,27 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const trustedIssuers = createTrustedIssuerService({ uow, audit, rules: { ownIssuer: config.issuer, allowInsecure: config.allowInsecureJwksUri } });
   const verifyAdminToken = createAdminTokenVerifier({
     keys, clients: { findById: async (id) => (await directory.find(id))?.client }, dpop: createDpopProofChecker({ clock, replay }), clock, config,
+    isRevoked: revocationList.isRevoked,
+  });
+  // RFC 7662 / RFC 7009: the token endpoint's authentication, limits and refusal path, each its own audit event.
+  const authenticateCaller = createCallerAuthentication({ authenticateClient, limits });
+  const refusalDeps = (path: string) => ({
+    audit, auditLog: uow.stores.audit, limits,
+    onUnexpectedError: (error: unknown, context: { requestId: string }) => logger.error({ err: error, requestId: context.requestId }, `unexpected error on POST ${path}`),
+  });
+  const introspection = createIntrospectionEndpoint({
+    authenticateCaller,
+    inspectToken: createTokenInspector({ verifyOwnToken, clients: directory }),
+    signResponse: createIntrospectionResponseSigner({ keys, clock, config }),
+    audit,
+    auditLog: uow.stores.audit,
+    refuse: createRefusal(refusalDeps('/introspect'), 'token.introspected'),
+  });
+  const revocation = createRevocationEndpoint({
+    authenticateCaller, verifyOwnToken, uow, audit, refuse: createRefusal(refusalDeps('/revoke'), 'token.revoked'),
+  });
+  const revocations = createRevocationService({
+    uow, audit, clock, guard: createAdminPrivilegeGuard(config), maxTokenLifetimeSeconds: config.maxAccessTokenTtl,
   });
   return {
     config,
@@ -252,6 +308,10 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     /** Verifies JWTs of registered external issuers (token exchange, federated client assertions). */
     externalTokens,
     verifyAdminToken,
+    revocationList,
+    revocations,
+    introspection,
+    revocation,
     rateLimitStore: (name: string) => rateLimitStore(counter, `${name}:`),
     readCertificate: createClientCertificateReader(config),
     signingAlgs: SIGNING_ALGS,
@@ -260,6 +320,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       if (denialSweep) clearInterval(denialSweep);
       // Counts of refusals still in their window are stored before the database closes.
       await denials?.sweep(true);
+      clearInterval(revocationRefresh);
       sqliteSignal?.close();
       await feed.close();
       await uow.close();

@@ -127,6 +127,8 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
     await followIssuer({ settings: container.settings, uow: container.uow, audit: container.audit, logger, config });
     const bootstrap = await ensureBootstrapAdmin({ clients: container.uow.stores.clients, service: container.clients, config });
     await container.directory.warm();
+    // Not before its revocations are known: a revoked token must not pass while they load.
+    await container.revocationList.load();
     await container.trustedIssuerRegistry.warm();
     const limits = {
       headersTimeout: HEADERS_TIMEOUT_MS,

@@ -165,6 +165,7 @@ test('self-check: a client secret never validates outside the registration respo
     tls_client_auth_san_ip: null,
     tls_client_auth_san_email: null,
     token_exchange: null,
+    introspection: false,
     federated_credential: null,
     disabled: false,
     created_at: '2025-01-01T00:00:00.000Z',

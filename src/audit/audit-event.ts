@@ -3,6 +3,8 @@ export const AUDIT_EVENT_TYPES = [
   'token.issued',
   'token.exchanged',
   'token.denied',
+  'token.introspected',
+  'token.revoked',
   'client.created',
   'client.updated',
   'client.secret_rotated',

@@ -1,8 +1,16 @@
 /**
  * What changed in the database, as far as in-memory views care: a client (its registration,
- * secrets or state), the signing-key set, or the trusted issuers. Carries identifiers only, never secrets.
+ * secrets or state), the signing-key set, the trusted issuers, or a revocation (RFC 7009): one token
+ * by jti, or every token of a client issued before a time. Carries identifiers and times only, never
+ * secrets or tokens. A revocation carries its whole content, so applying it needs no read; times are
+ * epoch seconds.
  */
-export type Change = { kind: 'client'; clientId: string } | { kind: 'keys' } | { kind: 'issuers' };
+export type Change =
+  | { kind: 'client'; clientId: string }
+  | { kind: 'keys' }
+  | { kind: 'issuers' }
+  | { kind: 'token_revoked'; jti: string; expiresAt: number }
+  | { kind: 'client_tokens_revoked'; clientId: string; issuedBefore: number; expiresAt: number };
 
 export type ChangeListener = {
   changed(change: Change): void;
@@ -29,18 +37,36 @@ export interface ChangeFeed {
 }
 
 /**
- * Encoded for a channel that carries text: `c <id>`, `k` or `i`. Ids are at most 255 characters.
- * An instance that does not know a code (a rolling upgrade) ignores it.
+ * Encoded for a channel that carries text: `c <id>`, `k`, `i`, `r <exp> <jti>` or `R <before> <exp> <id>`
+ * (the id last: nothing after it needs a separator). Ids are at most 255 characters. An instance that
+ * does not know a code (a rolling upgrade) ignores it.
  */
 export function encodeChange(change: Change): string {
-  if (change.kind === 'client') return `c ${change.clientId}`;
-  return change.kind === 'keys' ? 'k' : 'i';
+  switch (change.kind) {
+    case 'client': return `c ${change.clientId}`;
+    case 'keys': return 'k';
+    case 'issuers': return 'i';
+    case 'token_revoked': return `r ${change.expiresAt} ${change.jti}`;
+    case 'client_tokens_revoked': return `R ${change.issuedBefore} ${change.expiresAt} ${change.clientId}`;
+  }
 }
+
+const SECONDS = /^\d{1,12}$/;
 
 export function decodeChange(text: string): Change | undefined {
   if (text === 'k') return { kind: 'keys' };
   if (text === 'i') return { kind: 'issuers' };
   if (text.startsWith('c ') && text.length > 2) return { kind: 'client', clientId: text.slice(2) };
+  if (text.startsWith('r ')) {
+    const [, exp, jti] = /^r (\S+) (\S+)$/.exec(text) ?? [];
+    if (exp && jti && SECONDS.test(exp)) return { kind: 'token_revoked', jti, expiresAt: Number(exp) };
+  }
+  if (text.startsWith('R ')) {
+    const [, before, exp, clientId] = /^R (\S+) (\S+) (.+)$/.exec(text) ?? [];
+    if (before && exp && clientId && SECONDS.test(before) && SECONDS.test(exp)) {
+      return { kind: 'client_tokens_revoked', clientId, issuedBefore: Number(before), expiresAt: Number(exp) };
+    }
+  }
   return undefined;
 }
 

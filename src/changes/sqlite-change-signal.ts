@@ -17,13 +17,18 @@ export function createSqliteChangeSignal(db: Db, gate: Gate, onForeignChange: ()
     const rows = await db.$queryRawUnsafe<Array<{ value: string }>>('SELECT value FROM "ServiceSetting" WHERE name = ?', SETTING);
     return Number(rows[0]?.value ?? 0);
   };
-  const timer = setInterval(() => {
+  const poll = () => {
     void gate.run(async () => {
       const now = await read();
       if (seen !== undefined && now !== seen) onForeignChange();
       seen = now;
     }).catch(() => undefined);
-  }, POLL_MS);
+  };
+  // The first reading is taken now, queued on the gate before the views' first loads: taken at the
+  // first tick instead, it would already count changes committed elsewhere after those loads, and
+  // they would never be noticed.
+  poll();
+  const timer = setInterval(poll, POLL_MS);
   timer.unref();
   return {
     /** Called after each commit of ours. */

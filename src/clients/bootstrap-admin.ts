@@ -25,6 +25,7 @@ export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
     tokenEndpointAuthSigningAlg: null,
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
     tokenExchange: null,
+    introspection: false,
     federatedCredential: null,
     disabled: false,
   };

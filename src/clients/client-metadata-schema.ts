@@ -46,6 +46,7 @@ function buildFields(rules: MetadataRules) {
     access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
     token_exchange: tokenExchangePolicy(rules).nullable(),
+    introspection: z.boolean(),
     federated_credential: federatedCredential().nullable(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((f) => [f, z.unknown()])),
   };
@@ -113,6 +114,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     access_token_ttl: f.access_token_ttl.optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
+    introspection: f.introspection.default(false),
     federated_credential: f.federated_credential.optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),
   });
@@ -125,6 +127,7 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     access_token_ttl: f.access_token_ttl.nullable().optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
+    introspection: f.introspection.optional(),
     federated_credential: f.federated_credential.optional(),
     disabled: z.boolean().optional(),
     ...Object.fromEntries(KEY_AND_CERTIFICATE_FIELDS.map((k) => [k, z.unknown().optional()])),

@@ -146,6 +146,7 @@ export function createClientService(deps: ClientServiceDeps) {
         subject: input.subject ?? clientId,
         ...methodFields(method),
         tokenExchange: checkExchangePolicy(input.grant_types, exchangePolicyOf(input.token_exchange)),
+        introspection: input.introspection,
         federatedCredential: checkFederated(input.token_endpoint_auth_method, federatedCredentialOf(input.federated_credential)),
         disabled: false,
       }, ctx);
@@ -189,6 +190,7 @@ export function createClientService(deps: ClientServiceDeps) {
           ...(input.access_token_ttl !== undefined && { accessTokenTtl: input.access_token_ttl }),
           ...(input.subject !== undefined && { subject: input.subject }),
           ...methodFields(merged),
+          ...(input.introspection !== undefined && { introspection: input.introspection }),
           ...(input.disabled !== undefined && { disabled: input.disabled }),
         };
         const tokenExchange = input.token_exchange === undefined ? existing.tokenExchange : exchangePolicyOf(input.token_exchange);

@@ -50,6 +50,8 @@ export type Client = {
   tokenEndpointAuthSigningAlg: string | null;
   tlsClientAuth: TlsClientAuthSubject;
   tokenExchange: TokenExchangePolicy | null;
+  /** RFC 7662: may call POST /introspect (a resource server checking tokens); false by default. */
+  introspection: boolean;
   federatedCredential: FederatedCredential | null;
   disabled: boolean;
   createdAt: Date;

@@ -75,7 +75,10 @@ export type DenialReason =
   | 'subject_scope_unknown'
   | 'context_missing'
   | 'context_invalid'
-  | 'context_changed';
+  | 'context_changed'
+  // RFC 7662 introspection and RFC 7009 revocation (src/oauth/introspection-endpoint.ts, revocation-endpoint.ts)
+  | 'missing_token'
+  | 'introspection_not_allowed';
 
 export type OAuthErrorOptions = { reason: DenialReason; cause?: unknown; retryAfterSeconds?: number };
 

@@ -4,24 +4,20 @@ import type { RequestContext } from '../audit/audit-event.ts';
 import type { ClientLimits } from '../limits/client-limits.ts';
 import type { IssuanceQuota } from '../limits/issuance-quota.ts';
 import type { DenialAggregator } from '../audit/denial-aggregator.ts';
-import type { AuditEntry } from '../audit/audit-service.ts';
-import { StorageUnavailable } from '../shared/errors.ts';
-import { NoActiveSigningKey, type AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
+import type { AccessTokenIssuer } from '../tokens/access-token-issuer.ts';
 import { InvalidDpopProofError, type DpopVerifier } from '../tokens/dpop.ts';
 import type { AuthenticationAttempt, ClientAuthenticator } from './client-auth/authenticate-client.ts';
 import type { PresentedCredentials } from './client-auth/presented-credentials.ts';
 import {
   type DenialReason,
-  InvalidClient,
   InvalidDpopProof,
   InvalidRequest,
   OAuthError,
   RateLimited,
-  ServerError,
-  TemporarilyUnavailable,
   UnauthorizedClient,
   UnsupportedGrantType,
 } from './errors.ts';
+import { createRefusal } from './refusal.ts';
 import type { GrantHandler } from './grants/grant-handler.ts';
 import { param, type TokenRequest } from './token-request.ts';
 
@@ -61,11 +57,6 @@ export type TokenOutcome = { ok: true; body: TokenResponse } | { ok: false; erro
 
 /** Longest accepted value of any parameter; assertions (RFC 7523) are the longest legitimate ones. */
 const MAX_VALUE_LENGTH = 16_384;
-
-/** The audit name of a mechanism's method before the client's registration says which one. */
-const DEFAULT_METHOD: Record<string, string> = {
-  basic: 'client_secret_basic', post: 'client_secret_post', assertion: 'private_key_jwt', federated: 'federated_jwt', certificate: 'tls_client_auth',
-};
 
 /**
  * POST /token as named steps (node-oidc-provider's token action): rejectDuplicates →
@@ -108,55 +99,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     }
   }
 
-  function asOAuthError(error: unknown, context: RequestContext): OAuthError {
-    if (error instanceof OAuthError) return error;
-    if (error instanceof StorageUnavailable || error instanceof NoActiveSigningKey) {
-      return new TemporarilyUnavailable('the service is temporarily unable to issue tokens; retry later', {
-        reason: 'storage_unavailable', cause: error, retryAfterSeconds: 5,
-      });
-    }
-    deps.onUnexpectedError?.(error, context);
-    return new ServerError('internal error', { reason: 'internal_error', cause: error });
-  }
-
-  /**
-   * A failed secret counts towards its (client, address) lockout; past the limit the answer is
-   * 429 instead of 401. A counter store that is down only loses the count: it must not turn a
-   * refusal into a 5xx, nor stop issuance.
-   */
-  async function applyLockout(error: OAuthError, credentials: PresentedCredentials | undefined, context: RequestContext): Promise<OAuthError> {
-    if (!(error instanceof InvalidClient) || (credentials?.mechanism !== 'basic' && credentials?.mechanism !== 'post')) return error;
-    const wait = await deps.limits.secretFailed(credentials.clientId, context.sourceAddress ?? '').catch(() => undefined);
-    if (wait === undefined) return error;
-    return new RateLimited('too many failed authentications; retry later', { reason: 'auth_failures_locked', retryAfterSeconds: wait, cause: error });
-  }
-
-  /** Counts, audits and maps a refusal; when even the audit cannot be stored, the answer becomes 503 (fail closed). */
-  async function refuse(context: RequestContext, raw: unknown, credentials?: PresentedCredentials, attempt: AuthenticationAttempt = {}): Promise<OAuthError> {
-    const error = await applyLockout(asOAuthError(raw, context), credentials, context);
-    const clientId = attempt.clientId ?? credentials?.clientId;
-    const mechanism = credentials?.mechanism === 'invalid' ? credentials.attempted : credentials?.mechanism;
-    const entry: AuditEntry = {
-      type: 'token.denied',
-      outcome: 'failure',
-      reason: error.reason,
-      clientId,
-      authMethod: attempt.method ?? (mechanism && DEFAULT_METHOD[mechanism]),
-      ...(error.reason === 'auth_failures_locked' && { details: { failure: (error.cause as OAuthError).reason } }),
-    };
-    try {
-      // A refusal counted into its flood's window is stored with the window's count, when it ends.
-      if (!deps.denials || deps.denials.admit({ clientId, sourceAddress: context.sourceAddress, reason: error.reason }, entry)) {
-        await deps.audit.record(deps.auditLog, context, entry);
-      }
-      deps.metrics?.denied(error);
-      return error;
-    } catch (auditError) {
-      return new TemporarilyUnavailable('the service cannot record this request right now; retry later', {
-        reason: 'storage_unavailable', cause: auditError, retryAfterSeconds: 5,
-      });
-    }
-  }
+  const refuse = createRefusal(deps, 'token.denied');
 
   async function issue(req: TokenRequest, credentials: PresentedCredentials, attempt: AuthenticationAttempt): Promise<TokenResponse> {
     rejectDuplicates(req);

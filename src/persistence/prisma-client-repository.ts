@@ -27,6 +27,7 @@ function toClient(row: ClientRow): Client {
       sanEmail: row.tlsClientAuthSanEmail,
     },
     tokenExchange: row.tokenExchange === null ? null : JSON.parse(row.tokenExchange),
+    introspection: row.introspection,
     federatedCredential: row.federatedCredential === null ? null : JSON.parse(row.federatedCredential),
     disabled: row.disabled,
     createdAt: row.createdAt,
@@ -53,6 +54,7 @@ function toRow(changes: ClientChanges) {
     tlsClientAuthSanIp: tls?.sanIp,
     tlsClientAuthSanEmail: tls?.sanEmail,
     tokenExchange: changes.tokenExchange === undefined ? undefined : changes.tokenExchange && JSON.stringify(changes.tokenExchange),
+    introspection: changes.introspection,
     federatedCredential: changes.federatedCredential === undefined ? undefined : changes.federatedCredential && JSON.stringify(changes.federatedCredential),
     disabled: changes.disabled,
   };

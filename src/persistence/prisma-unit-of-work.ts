@@ -11,6 +11,7 @@ import { translateErrors } from './prisma-errors.ts';
 import { createPrismaKeyRepository } from './prisma-key-repository.ts';
 import type { DependencyHealth } from './dependency-health.ts';
 import { DEFAULT_DATABASE_BOUNDS, type DatabaseBounds } from './database-bounds.ts';
+import { createPrismaRevocationRepository } from './prisma-revocation-repository.ts';
 import { createPrismaTrustedIssuerRepository } from './prisma-trusted-issuer-repository.ts';
 import { createSerialGate, gated, openGate, type Gate } from './sqlite-gate.ts';
 
@@ -20,6 +21,7 @@ function storesOn(db: DbTransaction, changes: ChangeRecorder, writeAudit: (recor
     clients: createPrismaClientRepository(db, changes),
     keys: createPrismaKeyRepository(db, changes),
     audit: createPrismaAuditRepository(db, writeAudit),
+    revocations: createPrismaRevocationRepository(db, changes),
     trustedIssuers: createPrismaTrustedIssuerRepository(db, changes),
   };
 }
@@ -87,6 +89,7 @@ export function createPrismaUnitOfWork(opened: OpenedDatabase, target: DatabaseT
     stores: {
       clients: gated(plain.clients, gate),
       keys: gated(plain.keys, gate),
+      revocations: gated(plain.revocations, gate),
       trustedIssuers: gated(plain.trustedIssuers, gate),
       // The hot path: concurrent token requests share one batch statement (group commit).
       audit: withGroupCommit({ ...audit, appendMany: (records) => insertAuditBatch(records) }, options.observeAuditBatch),

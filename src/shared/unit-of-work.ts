@@ -2,10 +2,13 @@ import type { AuditRepository } from '../audit/audit-repository.ts';
 import type { ClientRepository } from '../clients/client-repository.ts';
 import type { KeyRepository } from '../keys/key-repository.ts';
 import type { Change } from '../changes/change-feed.ts';
+import type { RevocationRepository } from '../tokens/revocation-repository.ts';
 import type { TrustedIssuerRepository } from '../issuers/trusted-issuer-repository.ts';
 
 /** The repositories, all bound to one connection or one transaction. */
-export type Stores = { clients: ClientRepository; keys: KeyRepository; audit: AuditRepository; trustedIssuers: TrustedIssuerRepository };
+export type Stores = {
+  clients: ClientRepository; keys: KeyRepository; audit: AuditRepository; trustedIssuers: TrustedIssuerRepository; revocations: RevocationRepository;
+};
 
 /** Where a repository write reports what it changed; the unit of work passes it on after commit. */
 export type ChangeRecorder = { record(change: Change): void };

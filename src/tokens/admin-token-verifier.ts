@@ -40,6 +40,8 @@ export type AdminTokenVerifierDeps = {
   dpop: DpopProofChecker;
   clock: Clock;
   config: { issuer: string; adminAudience: string };
+  /** RFC 7009: a revoked admin token is refused like an expired one. */
+  isRevoked?: ((claims: JWTPayload) => boolean) | undefined;
 };
 
 /** The confirmation members this service puts into tokens; a token bound any other way is refused. */

@@ -47,6 +47,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     jwksUri: null,
     tlsClientAuth: { subjectDn: null, sanDns: null, sanUri: null, sanIp: null, sanEmail: null },
     tokenExchange: null,
+    introspection: false,
     federatedCredential: null,
     disabled: false,
     ...overrides,

@@ -9,6 +9,7 @@ import type { TrustedIssuerService } from '../../issuers/trusted-issuer-service.
 import type { KeyService } from '../../keys/key-service.ts';
 import { DomainError, Forbidden, Unauthenticated, ValidationFailed } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { RevocationService } from '../../tokens/revocation-service.ts';
 import { ASSERTION_SIGNING_ALGS } from '../../clients/method-metadata.ts';
 import { requestContext } from '../middleware/request-context.ts';
 import { createAuditRouter } from './audit-routes.ts';
@@ -21,6 +22,7 @@ import { createRequireAdminScope, type AdminAuthDeps } from './require-admin-sco
 
 export type AdminRouterDeps = {
   clients: ClientService;
+  revocations: RevocationService;
   keys: KeyService;
   trustedIssuers: TrustedIssuerService;
   auditLog: AuditRepository;

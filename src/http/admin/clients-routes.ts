@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import { CLIENT_ID_PATTERN } from '../../clients/client-metadata-schema.ts';
 import type { ClientService } from '../../clients/client-service.ts';
+import type { RevocationService } from '../../tokens/revocation-service.ts';
 import { NotFound } from '../../shared/errors.ts';
 import { methodNotAllowed } from './method-not-allowed.ts';
 import { pageRequest } from './pagination.ts';
@@ -14,7 +15,7 @@ function clientIdParam(req: Request): string {
   return id;
 }
 
-export function createClientsRouter(deps: { clients: ClientService; requireScope: RequireAdminScope }): Router {
+export function createClientsRouter(deps: { clients: ClientService; revocations: RevocationService; requireScope: RequireAdminScope }): Router {
   const router = Router();
   const auth = deps.requireScope('admin:clients');
 
@@ -59,6 +60,19 @@ export function createClientsRouter(deps: { clients: ClientService; requireScope
         client_id: clientId,
         client_secret: rotated.secret,
         previous_secret_expires_at: rotated.previousExpiresAt?.toISOString() ?? null,
+      });
+    })
+    .all(methodNotAllowed('POST'));
+
+  // RFC 7009 from the admin side: every token of the client issued before issued_before (default now).
+  router.route('/clients/:client_id/revoke-tokens')
+    .post(auth, async (req, res) => {
+      const clientId = clientIdParam(req);
+      const inForce = await deps.revocations.revokeClientTokens(clientId, req.body, adminContext(res));
+      res.json({
+        client_id: clientId,
+        issued_before: inForce.issuedBefore.toISOString(),
+        expires_at: inForce.expiresAt.toISOString(),
       });
     })
     .all(methodNotAllowed('POST'));

@@ -29,6 +29,7 @@ export function clientRepresentation(c: Client) {
       audience: c.tokenExchange.audience,
       scope: c.tokenExchange.scopes.join(' '),
     },
+    introspection: c.introspection,
     federated_credential: c.federatedCredential && {
       issuer: c.federatedCredential.issuer,
       subject: c.federatedCredential.subject,

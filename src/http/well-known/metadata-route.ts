@@ -4,6 +4,9 @@ import { methodNotAllowedJson } from '../middleware/method-not-allowed-json.ts';
 export type ServerMetadataInput = {
   issuer: string;
   tokenEndpoint: string;
+  /** RFC 7662 and RFC 7009: on the token endpoint's client authentication. */
+  introspectionEndpoint: string;
+  revocationEndpoint: string;
   jwksUri: string;
   grantTypes: readonly string[];
   authMethods: readonly string[];
@@ -26,6 +29,14 @@ export function buildServerMetadata(input: ServerMetadataInput): string {
     jwks_uri: input.jwksUri,
     grant_types_supported: input.grantTypes,
     token_endpoint_auth_methods_supported: input.authMethods,
+    introspection_endpoint: input.introspectionEndpoint,
+    introspection_endpoint_auth_methods_supported: input.authMethods,
+    introspection_endpoint_auth_signing_alg_values_supported: input.assertionAlgs,
+    // RFC 9701 §7: the JWT response is signed with a token-signing key, never encrypted.
+    introspection_signing_alg_values_supported: input.signingAlgs,
+    revocation_endpoint: input.revocationEndpoint,
+    revocation_endpoint_auth_methods_supported: input.authMethods,
+    revocation_endpoint_auth_signing_alg_values_supported: input.assertionAlgs,
     response_types_supported: [],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: input.signingAlgs,

@@ -15,6 +15,7 @@ const ROUTES: Route[] = [
   { method: 'patch', path: '/admin/clients/c-victim', template: '/admin/clients/{client_id}', scope: 'admin:clients', body: { disabled: true, scope: 'admin:clients' } },
   { method: 'delete', path: '/admin/clients/c-victim', template: '/admin/clients/{client_id}', scope: 'admin:clients' },
   { method: 'post', path: '/admin/clients/c-victim/secret', template: '/admin/clients/{client_id}/secret', scope: 'admin:clients', body: {} },
+  { method: 'post', path: '/admin/clients/c-victim/revoke-tokens', template: '/admin/clients/{client_id}/revoke-tokens', scope: 'admin:clients', body: {} },
   { method: 'get', path: '/admin/keys', template: '/admin/keys', scope: 'admin:keys' },
   { method: 'post', path: '/admin/keys/rotate', template: '/admin/keys/rotate', scope: 'admin:keys', body: {} },
   { method: 'post', path: '/admin/keys/ACTIVE_KID/revoke', template: '/admin/keys/{kid}/revoke', scope: 'admin:keys', body: {} },
@@ -28,7 +29,7 @@ const ROUTES: Route[] = [
 
 const ALL_ADMIN_SCOPES = 'admin:clients admin:keys admin:audit';
 
-const CHANGE_EVENTS = ['client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'key.created', 'key.activated', 'key.retired', 'key.revoked', 'issuer.created', 'issuer.updated', 'issuer.deleted'] as const;
+const CHANGE_EVENTS = ['client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'key.created', 'key.activated', 'key.retired', 'key.revoked', 'issuer.created', 'issuer.updated', 'issuer.deleted', 'token.revoked'] as const;
 
 function base64url(value: object): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');

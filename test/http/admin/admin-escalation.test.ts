@@ -71,6 +71,9 @@ describe('admin privilege escalation (AD-01)', () => {
     }
     await expectEscalationRefused(await t.agent.post(`${path}/secret`).set('authorization', narrow).send({}), 'POST', '/admin/clients/{client_id}/secret', id, before);
     await expectEscalationRefused(await t.agent.delete(path).set('authorization', narrow), 'DELETE', '/admin/clients/{client_id}', id, before);
+    const held = await t.adminToken();
+    await expectEscalationRefused(await t.agent.post(`${path}/revoke-tokens`).set('authorization', narrow).send({}), 'POST', '/admin/clients/{client_id}/revoke-tokens', id, before);
+    assert.equal((await t.agent.get('/admin/keys').set('authorization', `Bearer ${held}`)).status, 200, 'the bootstrap admin\'s tokens were not revoked');
     // The bootstrap admin's own secret still works and still gets a full admin token.
     const token = await t.tokenFor(id, BOOTSTRAP_SECRET);
     const res = await t.agent.get('/admin/keys').set('authorization', `Bearer ${token}`);
