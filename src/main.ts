@@ -3,7 +3,7 @@ import { createIpcWindowCounter, createPrimaryClient } from './cluster/ipc.ts';
 import { startPrimary, WORKER_ENV } from './cluster/primary.ts';
 import type { BootstrapResult } from './clients/bootstrap-admin.ts';
 import { writeBootstrapSecretFile } from './clients/bootstrap-secret-file.ts';
-import { ConfigError, loadConfig, type Config } from './config/load-config.ts';
+import { loadConfigOrExit, type Config } from './config/load-config.ts';
 import { startMetricsServer } from './http/ops/metrics-server.ts';
 import { prepareDeployment, startService } from './server.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
@@ -107,16 +107,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`identity-backend: configuration error: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const worker = cluster.isWorker && process.env[WORKER_ENV] === '1';
   if (!worker && config.webConcurrency > 1) await runPrimary(config, logger);

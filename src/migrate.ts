@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config/load-config.ts';
+import { loadConfigOrExit } from './config/load-config.ts';
 import { checkDatabase, databaseBounds } from './persistence/database-check.ts';
 import { migrate as applyMigrations } from './persistence/migrations.ts';
 import { createLogger } from './shared/logger.ts';
@@ -9,16 +9,7 @@ import { createLogger } from './shared/logger.ts';
  * run it at once: on PostgreSQL the schema engine migrates under an advisory lock.
  */
 async function migrate(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`identity-backend: configuration error: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   // As start-up does: the database answers within its bound and is ours; an interrupted migration is repaired first.
   const bounds = databaseBounds(config);

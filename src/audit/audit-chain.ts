@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AuditRow } from '../persistence/audit-row.ts';
 
 /** The hash before the first event: the chain's fixed starting point (the migration writes it). */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -8,22 +9,7 @@ export const GENESIS_HASH = '0'.repeat(64);
  * (JSON text for audience and details, as written), so a verifier recomputes the hash from a row
  * without re-serialising anything, and any change to any column changes the hash.
  */
-export type ChainedFields = {
-  id: string;
-  time: Date;
-  type: string;
-  outcome: string;
-  reason: string | null;
-  clientId: string | null;
-  authMethod: string | null;
-  audience: string | null;
-  scope: string | null;
-  jti: string | null;
-  kid: string | null;
-  sourceAddress: string | null;
-  requestId: string | null;
-  details: string | null;
-};
+export type ChainedFields = AuditRow;
 
 /** SHA-256 over the previous hash, the position and the fields, as hex. */
 export function chainHash(previousHash: string, seq: bigint, row: ChainedFields): string {

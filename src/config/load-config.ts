@@ -266,3 +266,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     audit: Object.freeze({ retention: v.AUDIT_RETENTION, checkpointInterval: v.AUDIT_CHECKPOINT_INTERVAL, denialWindow: v.AUDIT_DENIAL_WINDOW }),
   });
 }
+
+/** The configuration, or the one line naming the bad variable on stderr and exit code 1 (the process entry points). */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`identity-backend: configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,8 +1,9 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
+import type { Store } from 'express-rate-limit';
+import { createAddressLimiter } from './address-limiter.ts';
 import { isBasicAuthorization } from '../../oauth/client-auth/client-secret-basic.ts';
 import { readPresentedCredentials, type PresentedCredentials } from '../../oauth/client-auth/presented-credentials.ts';
-import { MethodNotAllowed, OAuthError, RateLimited } from '../../oauth/errors.ts';
+import { MethodNotAllowed, OAuthError } from '../../oauth/errors.ts';
 import type { IntrospectionEndpoint } from '../../oauth/introspection-endpoint.ts';
 import type { Refuse } from '../../oauth/refusal.ts';
 import type { RevocationEndpoint } from '../../oauth/revocation-endpoint.ts';
@@ -25,14 +26,9 @@ export type TokenManagementRouteDeps = {
 
 /** A token and a client assertion fit many times over. */
 const BODY_LIMIT = 64 * 1024;
-const WINDOW_MS = 60_000;
 /** Neither endpoint has a parameter that may repeat (RFC 7662 §2.1, RFC 7009 §2.1). */
 const NO_REPEATS: ReadonlySet<string> = new Set();
 
-function retryAfter(req: Request): number {
-  const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-  return reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
-}
 
 function writeJson(res: Response, status: number, body: unknown): void {
   const json = JSON.stringify(body);
@@ -52,15 +48,7 @@ function writeJson(res: Response, status: number, body: unknown): void {
  */
 export function createTokenManagementRouter(deps: TokenManagementRouteDeps): Router {
   const router = Router();
-  const byAddress = deps.limits.tokenPerAddress === 0 ? undefined : rateLimit({
-    store: deps.addressLimitStore,
-    windowMs: WINDOW_MS,
-    limit: deps.limits.tokenPerAddress,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
-    handler: (req, _res, next) => next(new RateLimited('too many requests; retry later', { reason: 'rate_limited', retryAfterSeconds: retryAfter(req) })),
-  });
+  const byAddress = createAddressLimiter(deps.addressLimitStore, deps.limits.tokenPerAddress);
 
   function send(req: Request, res: Response, error: OAuthError): void {
     sendOAuthError(res, error, { basicAttempted: isBasicAuthorization(req.get('authorization')), realm: deps.realm });

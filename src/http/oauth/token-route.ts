@@ -1,8 +1,9 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
+import type { Store } from 'express-rate-limit';
+import { createAddressLimiter } from './address-limiter.ts';
 import { isBasicAuthorization } from '../../oauth/client-auth/client-secret-basic.ts';
 import { readPresentedCredentials, type PresentedCredentials } from '../../oauth/client-auth/presented-credentials.ts';
-import { MethodNotAllowed, OAuthError, RateLimited } from '../../oauth/errors.ts';
+import { MethodNotAllowed, OAuthError } from '../../oauth/errors.ts';
 import type { TokenEndpoint } from '../../oauth/token-endpoint.ts';
 import type { CertificateEvidence, TokenRequest } from '../../oauth/token-request.ts';
 import { requestContext } from '../middleware/request-context.ts';
@@ -23,12 +24,7 @@ export type TokenRouteDeps = {
 
 /** Large enough for any legitimate assertion; larger bodies are refused before they are read in full. */
 const BODY_LIMIT = 64 * 1024;
-const WINDOW_MS = 60_000;
 
-function retryAfter(req: Request): number {
-  const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-  return reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
-}
 
 
 /**
@@ -40,15 +36,7 @@ function retryAfter(req: Request): number {
 export function createTokenRouter(deps: TokenRouteDeps): Router {
   const router = Router();
   // Not built, nor mounted, when the per-address limit is off (0).
-  const byAddress = deps.limits.tokenPerAddress === 0 ? undefined : rateLimit({
-    store: deps.addressLimitStore,
-    windowMs: WINDOW_MS,
-    limit: deps.limits.tokenPerAddress,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
-    handler: (req, _res, next) => next(new RateLimited('too many requests; retry later', { reason: 'rate_limited', retryAfterSeconds: retryAfter(req) })),
-  });
+  const byAddress = createAddressLimiter(deps.addressLimitStore, deps.limits.tokenPerAddress);
 
   function send(req: Request, res: Response, error: OAuthError): void {
     sendOAuthError(res, error, { basicAttempted: isBasicAuthorization(req.get('authorization')), realm: deps.realm });
