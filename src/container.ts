@@ -47,6 +47,7 @@ import { createRedisGuard, withCounterFallback, withReplayFallback } from './per
 import { createRedisReplayCache } from './persistence/redis-replay-cache.ts';
 import { createRedisWindowCounter } from './persistence/redis-window-counter.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
+import { logSafe } from './shared/log-safe.ts';
 import type { Logger } from './shared/logger.ts';
 import { createAccessTokenIssuer } from './tokens/access-token-issuer.ts';
 import { createAdminTokenVerifier } from './tokens/admin-token-verifier.ts';
@@ -92,7 +93,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     health: databaseHealth,
     // Export: each stored audit event is also one log line (docs/audit.md); the record holds no secret by construction.
     onAudited: (records) => {
-      for (const record of records) logger.info({ audit: true, event: auditEventRepresentation(record as StoredAuditEvent) }, `audit ${record.type}`);
+      for (const record of records) logger.info({ audit: true, event: logSafe(auditEventRepresentation(record as StoredAuditEvent)) }, `audit ${record.type}`);
     },
     observeAuditBatch: (batch) => late.metrics?.audit.batch(batch),
   });
