@@ -24,7 +24,7 @@ Commands other than serve, migrate, admin, keys rewrap|kek-status and keys --dat
 /** Node's and Prisma's (P1001) codes for a database that cannot be reached. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'P1001']);
 
-type ErrorLike = { code?: unknown; cause?: unknown; message?: unknown } | undefined;
+type ErrorLike = { code?: unknown; cause?: unknown; message?: unknown; address?: unknown; port?: unknown } | undefined;
 
 const firstLine = (text: string) => text.split('\n').map((l) => l.trim()).find(Boolean) ?? text;
 
@@ -33,7 +33,9 @@ function databaseProblem(error: unknown): CliError | undefined {
   for (let e = error as ErrorLike, depth = 0; e && depth < 5; e = e.cause as ErrorLike, depth++) {
     const message = typeof e.message === 'string' ? e.message : '';
     if ((typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) || /Can't reach database server/.test(message)) {
-      const where = /Can't reach database server at `?([^`\s]+)`?/.exec(message)?.[1];
+      // Prisma names the server in its message; a driver's socket error carries it as address and port.
+      const where = /Can't reach database server at `?([^`\s]+)`?/.exec(message)?.[1]
+        ?? (typeof e.address === 'string' && e.port !== undefined ? `${e.address}:${String(e.port)}` : undefined);
       return new CliError(`cannot reach the database${where ? ` at ${where}` : ''} (${typeof e.code === 'string' ? e.code : 'unreachable'})`, EXIT.unavailable);
     }
     // The WebAssembly schema engine's name for SQLITE_BUSY: another process holds the file.
