@@ -140,7 +140,10 @@ describe('process drills', () => {
     assert.ok(end.rss < start.rss * 1.5 + 20 * 1024, `RSS grew from ${start.rss} to ${end.rss} kB`);
     assert.ok(end.fds <= start.fds + 10, `open files grew from ${start.fds} to ${end.fds}`);
     for (const b of bodies) {
-      assert.equal(b.status, 413);
+      // The 413 is written, then the connection closed with the sender's bytes still arriving: TCP may
+      // then reset it before the client reads the answer (the chunked 413 itself is asserted in
+      // test/http/token/body-reading.test.ts). What must hold here is the cut and the close.
+      if (b.kind === 'declared' || b.status !== 0) assert.equal(b.status, 413);
       assert.ok(b.closed);
       assert.ok(b.bytes < 32 * 1048576, `${b.kind}: ${b.bytes} bytes taken before the close`);
     }
