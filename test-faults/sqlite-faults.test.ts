@@ -63,10 +63,13 @@ async function storageOutage(
     assert.equal(JSON.parse(ready.body).checks.audit_store, 'unavailable');
   }
   assert.ok(recovery !== undefined && readyAfter !== undefined);
-  assert.equal(lines.length, 1, 'one error line for the outage');
+  // A partly full disk flaps (a write that fits succeeds in between): a line per transition, still named.
+  if (gradual) assert.ok(lines.length >= 1, 'an error line for the outage');
+  else assert.equal(lines.length, 1, 'one error line for the outage');
   assert.equal(lines[0]!.level, 'error');
   assert.match(String(lines[0]!.msg), expectedCause);
-  assert.equal(service.logLines(/^database \(SQLite\) available again/).length, outage);
+  if (gradual) assert.ok(service.logLines(/^database \(SQLite\) available again/).length >= outage);
+  else assert.equal(service.logLines(/^database \(SQLite\) available again/).length, outage);
 }
 
 describe('SQLite faults', () => {
