@@ -193,14 +193,7 @@ export function createExternalTokenVerifier(deps: ExternalTokenVerifierDeps) {
     return { issuer, subject: checkClaims(issuer, payload, check), payload, header };
   }
 
-  return {
-    verify,
-    /** Whether `iss` names a registered, enabled issuer (this service's own issuer is not one: it is trusted implicitly). */
-    async isTrusted(iss: string): Promise<boolean> {
-      const issuer = await deps.issuers.find(iss);
-      return issuer !== undefined && !issuer.disabled;
-    },
-  };
+  return { verify };
 }
 
 export type ExternalTokenVerifier = ReturnType<typeof createExternalTokenVerifier>;

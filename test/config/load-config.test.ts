@@ -371,3 +371,27 @@ describe('loadConfig dependency bounds', () => {
     expectConfigError({ SQLITE_SYNCHRONOUS: 'off' }, 'SQLITE_SYNCHRONOUS', /expected one of full, normal, got "off"/);
   });
 });
+
+describe('token exchange, Txn-Token and federated assertion settings', () => {
+  it('gives the documented defaults: 5 actors, 5-minute Txn-Tokens for the ISSUER trust domain, 1-hour federated assertions', () => {
+    const config = loadConfig({ ISSUER: 'https://id.example.com' }, CWD);
+    assert.equal(config.tokenExchangeMaxDepth, 5);
+    assert.equal(config.txnTokenTtl, 300);
+    assert.equal(config.txnTrustDomain, 'https://id.example.com');
+    assert.equal(config.maxFederatedAssertionLifetime, 3600);
+    const set = loadConfig({ TOKEN_EXCHANGE_MAX_DEPTH: '2', TXN_TOKEN_TTL: '2m', TXN_TOKEN_TRUST_DOMAIN: 'trust.example', FEDERATED_ASSERTION_MAX_LIFETIME: '10m' }, CWD);
+    assert.deepEqual([set.tokenExchangeMaxDepth, set.txnTokenTtl, set.txnTrustDomain, set.maxFederatedAssertionLifetime], [2, 120, 'trust.example', 600]);
+  });
+
+  it('names the variable of a bad value', () => {
+    expectConfigError({ TOKEN_EXCHANGE_MAX_DEPTH: '0' }, 'TOKEN_EXCHANGE_MAX_DEPTH');
+    expectConfigError({ TOKEN_EXCHANGE_MAX_DEPTH: '33' }, 'TOKEN_EXCHANGE_MAX_DEPTH');
+    expectConfigError({ TOKEN_EXCHANGE_MAX_DEPTH: 'deep' }, 'TOKEN_EXCHANGE_MAX_DEPTH');
+    expectConfigError({ TXN_TOKEN_TTL: '2h' }, 'TXN_TOKEN_TTL');
+    expectConfigError({ TXN_TOKEN_TTL: 'soon' }, 'TXN_TOKEN_TTL');
+    expectConfigError({ TXN_TOKEN_TRUST_DOMAIN: 'two words' }, 'TXN_TOKEN_TRUST_DOMAIN');
+    expectConfigError({ ISSUER: 'https://id.example.com', TXN_TOKEN_TRUST_DOMAIN: 'https://id.example.com/admin' }, 'TXN_TOKEN_TRUST_DOMAIN', /admin audience/);
+    expectConfigError({ FEDERATED_ASSERTION_MAX_LIFETIME: '30' }, 'FEDERATED_ASSERTION_MAX_LIFETIME');
+    expectConfigError({ FEDERATED_ASSERTION_MAX_LIFETIME: '2d' }, 'FEDERATED_ASSERTION_MAX_LIFETIME');
+  });
+});

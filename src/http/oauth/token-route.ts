@@ -25,8 +25,6 @@ export type TokenRouteDeps = {
 /** Large enough for any legitimate assertion; larger bodies are refused before they are read in full. */
 const BODY_LIMIT = 64 * 1024;
 
-
-
 /**
  * POST /token over HTTP: the per-address limit (before the body is read: it bounds spraying from
  * one address, RL-02), the body, then the request parsed once — parameters, credentials, certificate

@@ -24,6 +24,7 @@ export function createServiceMetrics(registry: Registry, opts: { topN: number; k
     labelNames: ['client_id', 'audience', 'auth_method'],
     registers: [registry],
   });
+  const issuedChildren = new Map<string, ReturnType<typeof byClient.labels>>();
   // Tokens a client asked for within one lifetime of its tokens: 1 for a client that caches, N for one that asks on every call.
   const perLifetime = new Histogram({
     name: 'identity_tokens_per_client_lifetime',
@@ -67,9 +68,13 @@ export function createServiceMetrics(registry: Registry, opts: { topN: number; k
 
   return {
     issued(token: IssuedToken) {
-      const method = token.authMethod;
-      const labels = { client_id: client(token.clientId), audience: audience(token.audience.length === 1 ? token.audience[0] : token.audience.join(' ')), auth_method: method };
-      byClient.inc(labels);
+      const labels = { client_id: client(token.clientId), audience: audience(token.audience.length === 1 ? token.audience[0] : token.audience.join(' ')), auth_method: token.authMethod };
+      // One labelled child per bounded (client, audience, method), made once, as metrics.ts does per route:
+      // inc(labels) would hash the label set on every token.
+      const key = `${labels.client_id}\n${labels.audience}\n${labels.auth_method}`;
+      let child = issuedChildren.get(key);
+      if (!child) issuedChildren.set(key, (child = byClient.labels(labels)));
+      child.inc();
       reuse.record(token.clientId, token.expiresIn, opts.now().getTime());
     },
     denied(reason: string) {

@@ -1,4 +1,4 @@
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { TokenExchangePolicy } from '../../clients/client.ts';
 import { OwnTokenRejected, type OwnTokenVerifier } from '../../tokens/own-token-verifier.ts';
 import { ExternalTokenRejected, type ExternalTokenVerifier as ExternalTokens } from '../../issuers/external-token-verifier.ts';
@@ -29,7 +29,7 @@ const MAX_PAYLOAD_NESTING = 40;
 
 export type SubjectTokenDeps = {
   verifyOwnToken: OwnTokenVerifier;
-  externalTokens: ExternalTokenVerifier | undefined;
+  externalTokens: ExternalTokenVerifier;
   now: () => Date;
   config: { issuer: string; txnTrustDomain: string };
 };
@@ -56,13 +56,16 @@ export function createSubjectTokenReader(deps: SubjectTokenDeps) {
     const text = jwsPayloadText(token);
     if (text === undefined) throw invalid(`${label} is not a signed JWT`, `${label}_malformed`);
     if (nestingExceeds(text, MAX_PAYLOAD_NESTING)) throw invalid(`${label} is nested too deeply`, `${label}_too_deep`);
+    // The text is already decoded for the nesting check: parse it, rather than decode it again.
     let payload: JWTPayload;
     try {
-      payload = decodeJwt(token);
+      payload = JSON.parse(text) as JWTPayload;
     } catch (error) {
       throw invalid(`${label} is not a valid JWT`, `${label}_malformed`, error);
     }
-    if (typeof payload.iss !== 'string' || payload.iss === '') throw invalid(`${label} has no issuer`, `${label}_malformed`);
+    if (payload === null || typeof payload !== 'object' || typeof payload.iss !== 'string' || payload.iss === '') {
+      throw invalid(`${label} has no issuer`, `${label}_malformed`);
+    }
     return payload.iss;
   }
 
@@ -97,7 +100,6 @@ export function createSubjectTokenReader(deps: SubjectTokenDeps) {
         return { subject: payload.sub!, issuer: iss, own: true, payload, exp: payload.exp!, scopes: scopesOf(payload) };
       }
       if (type === TOKEN_TYPE.txnToken) throw invalid('a Txn-Token of another trust domain is not accepted', 'wrong_trust_domain');
-      if (!deps.externalTokens) throw new InvalidRequest('the issuer of the subject_token is not trusted', { reason: 'unknown_issuer' });
       let verified;
       try {
         verified = await deps.externalTokens.verify({ token, now: deps.now() });

@@ -132,9 +132,20 @@ describe('POST /token with federated client assertions (Kubernetes service-accou
     await refused(await request({ client_id: 'orders-spiffe', client_assertion_type: JWT_SPIFFE, client_assertion: forged }), 'federated_invalid_signature', 'orders-spiffe');
     const other = await spire.svid({ sub: `${TRUST_DOMAIN}/ns/shop/sa/payments`, aud: [t.config.issuer] });
     await refused(await request({ client_id: 'orders-spiffe', client_assertion_type: JWT_SPIFFE, client_assertion: other }), 'federated_subject_mismatch', 'orders-spiffe');
+    // A trust domain is found only from a JWT-SVID's sub: a jwt-bearer assertion naming it as iss is not its token.
+    const asBearer = await spire.svid({ iss: TRUST_DOMAIN, sub: ORDERS_SPIFFE, aud: [t.config.issuer] });
+    await refused(await request({ client_id: 'orders-spiffe', client_assertion_type: JWT_BEARER, client_assertion: asBearer }), 'federated_unknown_issuer', 'orders-spiffe');
     const noClientId = await request({ client_assertion_type: JWT_SPIFFE, client_assertion: await spire.svid({ sub: ORDERS_SPIFFE, aud: [t.config.issuer] }) });
     assert.equal(noClientId.status, 400, noClientId.text);
     assert.equal(noClientId.body.error, 'invalid_request');
+  });
+
+  it('refuses a SPIFFE issuer that is not spiffe://<trust domain>, naming the field', async () => {
+    for (const issuer of ['spiffe://cluster.local/ns/shop', 'spiffe://Cluster.Local', 'spiffe://', 'spiffe:cluster.local']) {
+      const res = await t.agent.post('/admin/trusted-issuers').set('authorization', admin).send({ issuer, jwks_uri: spire.bundleUrl, audiences: ['x'], algorithms: ['ES256'] });
+      assert.equal(res.status, 400, `${issuer}: ${res.text}`);
+      assert.deepEqual((res.body.invalid_params as Array<{ name: string }>).map((p) => p.name), ['issuer'], issuer);
+    }
   });
 
   it('registration refuses a namespace\'s default service account unless asked for, a SPIFFE ID of another trust domain, and a credential without its method', async () => {
