@@ -56,7 +56,15 @@ const skip = !process.env.REDIS_URL ? 'REDIS_URL is not set'
 describe('issuance quotas shared across instances through Redis', { skip }, () => {
   let a: TestService;
   let b: TestService;
-  const env = { ISSUER: 'http://identity.test', REDIS_URL: process.env.REDIS_URL ?? '', TOKEN_QUOTA_PER_DAY: '4' };
+  // Redis outlives a test run and the day window is 24 h, so every client here, the administrator
+  // included, is new to this run: a fixed id would carry earlier runs' counts into this one.
+  const run = Date.now();
+  const env = {
+    ISSUER: 'http://identity.test',
+    REDIS_URL: process.env.REDIS_URL ?? '',
+    TOKEN_QUOTA_PER_DAY: '4',
+    BOOTSTRAP_ADMIN_CLIENT_ID: `quota-admin-${run}`,
+  };
   before(async () => {
     a = await startTestService(env);
     b = await startTestService(env, { database: a.database, keysDir: a.keysDir });
@@ -67,7 +75,7 @@ describe('issuance quotas shared across instances through Redis', { skip }, () =
   });
 
   it('counts one client\'s tokens together when requests alternate between two instances', async () => {
-    const c = await a.registerClient({ client_id: `quota-${Date.now()}` });
+    const c = await a.registerClient({ client_id: `quota-${run}` });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await token(i % 2 ? b : a, c.clientId, c.secret)).status);
     assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
