@@ -38,7 +38,9 @@ export function startBenchWorker(module: string, workerData: unknown): Worker {
 
 /** `node` arguments that run the service: the build in dist/, or src/ through the loader. */
 export function serviceArgs(): string[] {
-  if (!compiled) return [...loader, 'src/main.ts'];
+  // BENCH_CPU_PROF_DIR: each service process writes a V8 CPU profile there when it stops (where the time goes).
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  if (!compiled) return [...profile, ...loader, 'src/main.ts'];
   if (!existsSync(`${projectRoot}/dist/main.js`)) throw new Error('dist/main.js is missing: run `npm run build` first');
-  return ['dist/main.js'];
+  return [...profile, 'dist/main.js'];
 }

@@ -44,6 +44,8 @@ export async function startBenchService(spec: ServiceSpec): Promise<BenchService
       RATE_LIMIT_TOKEN_PER_CLIENT: '0',
       RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
       WEB_CONCURRENCY: String(spec.workers),
+      // The default durability (a WAL sync per commit) unless BENCH_SQLITE_SYNCHRONOUS=normal asks for the other.
+      ...(process.env.BENCH_SQLITE_SYNCHRONOUS ? { SQLITE_SYNCHRONOUS: process.env.BENCH_SQLITE_SYNCHRONOUS } : {}),
     },
     readyPath: '/readyz',
   });

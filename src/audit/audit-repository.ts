@@ -5,7 +5,7 @@ export interface AuditRepository {
   /** Stores the record durably before resolving; throws StorageUnavailable when it cannot. */
   append(record: AuditRecord): Promise<void>;
   /** Stores several records in one statement: all or none. */
-  appendMany(records: AuditRecord[]): Promise<void>;
+  appendMany(records: readonly AuditRecord[]): Promise<void>;
   /** Newest first. Throws ValidationFailed for a cursor it did not issue. */
   list(filter: AuditFilter, page: PageRequest): Promise<Page<StoredAuditEvent>>;
   /**

@@ -76,6 +76,22 @@ describe(`hot-path statements on the driver match schema.prisma: audit batch ins
     assert.equal(await opened.db.replayEntry.count({ where: { key: 'contract:k1', expiresAt: { lt: expiresAt } } }), 0);
   });
 
+  it('claims a batch of concurrent keys in one statement: each key once, a key twice in the batch by its first copy, a live entry never, an expired one again', async () => {
+    const now = new Date('2026-12-01T11:00:00.000Z');
+    const cache = createDatabaseReplayCache(opened, uow.gate, { now: () => now });
+    const later = new Date(now.getTime() + 90_000);
+    await opened.db.replayEntry.createMany({
+      data: [{ key: 'batch:live', expiresAt: later }, { key: 'batch:expired', expiresAt: new Date(now.getTime() - 1) }],
+    });
+    // Called in one turn, so the claims share one batch.
+    const keys = ['batch:a', 'batch:b', 'batch:a', 'batch:live', 'batch:expired', 'batch:c', 'batch:b'];
+    const results = await Promise.all(keys.map((key) => cache.useOnce(key, later)));
+    assert.deepEqual(results, [true, true, false, false, true, true, false]);
+    const rows = await opened.db.replayEntry.findMany({ where: { key: { startsWith: 'batch:' } }, orderBy: { key: 'asc' } });
+    assert.deepEqual(rows, ['a', 'b', 'c', 'expired', 'live'].map((k) => ({ key: `batch:${k}`, expiresAt: later })));
+    assert.deepEqual(await Promise.all(['batch:a', 'batch:new'].map((key) => cache.useOnce(key, later))), [false, true]);
+  });
+
   it('stores nothing of a batch that fails part-way (all or none)', async () => {
     const time = new Date('2026-12-02T00:00:00.000Z');
     const ok: AuditRecord = { type: 'token.issued', outcome: 'success', time, clientId: 'c-atomic' };
