@@ -11,13 +11,25 @@ export const GENESIS_HASH = '0'.repeat(64);
  */
 export type ChainedFields = AuditRow;
 
-/** SHA-256 over the previous hash, the position and the fields, as hex. */
-export function chainHash(previousHash: string, seq: bigint, row: ChainedFields): string {
+/**
+ * The hashed text of a row's fields after its position: the JSON array of them without its opening
+ * bracket. The position is known only once a writer holds the chain's head, so a writer that hashes
+ * inside the database (audit-batch-insert.ts, PostgreSQL) is handed this text and prepends it.
+ */
+export function chainedFieldsText(row: ChainedFields): string {
   const fields = [
-    seq.toString(), row.id, row.time.toISOString(), row.type, row.outcome, row.reason, row.clientId, row.authMethod, row.audience,
+    row.id, row.time.toISOString(), row.type, row.outcome, row.reason, row.clientId, row.authMethod, row.audience,
     row.scope, row.jti, row.kid, row.sourceAddress, row.requestId, row.details,
   ];
-  return createHash('sha256').update(previousHash).update('\n').update(JSON.stringify(fields)).digest('hex');
+  return JSON.stringify(fields).slice(1);
+}
+
+/**
+ * SHA-256, as hex, over the previous hash, a newline and the JSON array of the position (as a
+ * string) and the fields: `<previous>\n["<seq>",<chainedFieldsText>`.
+ */
+export function chainHash(previousHash: string, seq: bigint, row: ChainedFields): string {
+  return createHash('sha256').update(previousHash).update(`\n["${seq}",`).update(chainedFieldsText(row)).digest('hex');
 }
 
 /**

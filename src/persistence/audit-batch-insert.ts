@@ -1,9 +1,9 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type pg from 'pg';
 import type { AuditRecord } from '../audit/audit-event.ts';
-import { linkRows } from '../audit/audit-chain.ts';
+import { chainedFieldsText, linkRows } from '../audit/audit-chain.ts';
 import { StorageUnavailable } from '../shared/errors.ts';
-import { AUDIT_COLUMNS, toAuditRow, type ChainedAuditRow } from './audit-row.ts';
+import { AUDIT_COLUMNS, toAuditRow } from './audit-row.ts';
 import type { Gate } from './sqlite-gate.ts';
 
 /** Stores a batch of audit records in one transaction, chained after the current head: all of them or none. */
@@ -57,42 +57,47 @@ export function createSqliteAuditInsert(database: BetterSqlite3.Database, gate: 
 }
 
 /**
- * PostgreSQL: one transaction on one pooled connection: claim the positions (the head row's lock
- * serializes the chain across every instance), then one named statement for any batch size that
- * inserts the rows, passed as one array per column and expanded by unnest, and sets the head's
- * hash. timestamp(3) is written as UTC text, as Prisma writes it, so the session time zone cannot
- * shift it. Four round trips per batch, however many rows it holds.
+ * PostgreSQL: one statement, so one round trip and one commit per batch, however many rows it holds.
+ * It locks the head row (FOR UPDATE: every other writer of the chain, on any instance, waits for this
+ * statement's commit, and then reads the head this one left), numbers the rows after it, computes
+ * each hash in the database with sha256() over the previous hash and the row's fields as
+ * chainedFieldsText gives them (audit-chain.ts; the verifier recomputes the same bytes), inserts the
+ * rows, and moves the head. The rows come as one array per column, expanded by unnest in order; a
+ * batch of any size is the same named statement. timestamp(3) is written as UTC text, as Prisma writes
+ * it, so the session time zone cannot shift it. Holding the head's lock for one statement instead of
+ * a transaction of four round trips is what keeps the chain from serializing the hot path.
  */
 export function createPostgresAuditInsert(pool: pg.Pool): AuditBatchInsert {
-  const types = AUDIT_COLUMNS.map((c) => (c === 'time' ? 'timestamp(3)[]' : c === 'seq' ? 'bigint[]' : 'text[]'));
-  const hashParam = AUDIT_COLUMNS.length + 1;
-  const text = `WITH "head" AS (UPDATE "AuditChainHead" SET "hash" = $${hashParam} WHERE "id" = 1)
-    INSERT INTO "AuditEvent" (${quoted}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}`).join(', ')})`;
-  const claim = 'UPDATE "AuditChainHead" SET "seq" = "seq" + $1 WHERE "id" = 1 RETURNING "seq"::text AS "seq", "hash"';
+  const fields = AUDIT_COLUMNS.filter((c) => c !== 'seq' && c !== 'hash');
+  const inputs = [...fields.map((c) => `$${fields.indexOf(c) + 1}::${c === 'time' ? 'timestamp(3)' : 'text'}[]`), `$${fields.length + 1}::text[]`];
+  const q = (c: string) => `"${c}"`;
+  const text = `WITH RECURSIVE
+    "head" AS (SELECT "seq", "hash" FROM "AuditChainHead" WHERE "id" = 1 FOR UPDATE),
+    "input" AS (SELECT * FROM unnest(${inputs.join(', ')}) WITH ORDINALITY AS "t"(${[...fields, 'fieldsText', 'ord'].map(q).join(', ')})),
+    "chain" ("ord", "seq", "hash") AS (
+      SELECT 0::bigint, "seq", "hash" FROM "head"
+      UNION ALL
+      SELECT "c"."ord" + 1, "c"."seq" + 1,
+        encode(sha256(convert_to("c"."hash" || E'\\n["' || ("c"."seq" + 1)::text || '",' || "i"."fieldsText", 'UTF8')), 'hex')
+      FROM "chain" "c" JOIN "input" "i" ON "i"."ord" = "c"."ord" + 1
+    ),
+    "stored" AS (
+      INSERT INTO "AuditEvent" (${quoted})
+      SELECT ${fields.map((c) => `"i".${q(c)}`).join(', ')}, "c"."seq", "c"."hash" FROM "input" "i" JOIN "chain" "c" ON "c"."ord" = "i"."ord"
+    )
+    UPDATE "AuditChainHead" SET ("seq", "hash") = (SELECT "seq", "hash" FROM "chain" ORDER BY "ord" DESC LIMIT 1)
+    WHERE "id" = 1 AND EXISTS (SELECT 1 FROM "head")
+    RETURNING "seq"`;
   return async (records) => {
-    let client: pg.PoolClient;
+    const rows = records.map(toAuditRow);
+    const values: unknown[] = fields.map((c) => rows.map((row) => (c === 'time' ? row.time.toISOString().replace('T', ' ').replace('Z', '') : row[c])));
+    values.push(rows.map(chainedFieldsText));
+    let result: pg.QueryResult;
     try {
-      client = await pool.connect();
+      result = await pool.query({ name: 'identity_audit_append', text, values });
     } catch (error) {
       throw failed(error);
     }
-    try {
-      await client.query('BEGIN');
-      const claimed = await client.query<{ seq: string; hash: string }>({ name: 'identity_audit_claim', text: claim, values: [records.length] });
-      const head = claimed.rows[0];
-      if (!head) throw missingHead();
-      const linked = linkRows(records.map(toAuditRow), BigInt(head.seq) - BigInt(records.length), head.hash);
-      const values: unknown[] = AUDIT_COLUMNS.map((c) => linked.rows.map((row: ChainedAuditRow) => (
-        c === 'time' ? row.time.toISOString().replace('T', ' ').replace('Z', '') : c === 'seq' ? row.seq.toString() : row[c]
-      )));
-      values.push(linked.head.hash);
-      await client.query({ name: 'identity_audit_batch_insert', text, values });
-      await client.query('COMMIT');
-      client.release();
-    } catch (error) {
-      // A connection whose transaction could not be rolled back is not returned to the pool.
-      await client.query('ROLLBACK').then(() => client.release(), (e: unknown) => client.release(e as Error));
-      throw failed(error);
-    }
+    if (result.rowCount !== 1) throw failed(missingHead());
   };
 }

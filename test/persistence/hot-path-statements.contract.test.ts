@@ -10,6 +10,7 @@ import { openDatabase, type OpenedDatabase } from '../../src/persistence/prisma-
 import { createDatabaseReplayCache } from '../../src/persistence/database-replay-cache.ts';
 import { createPrismaUnitOfWork, type PrismaUnitOfWork } from '../../src/persistence/prisma-unit-of-work.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+import { verifyAuditChain } from '../../src/audit/verify-audit-chain.ts';
 
 /**
  * The token hot path writes audit rows with its own statement on the driver (audit-batch-insert.ts),
@@ -58,6 +59,30 @@ describe(`hot-path statements on the driver match schema.prisma: audit batch ins
     const absent = { reason: undefined, clientId: undefined, authMethod: undefined, audience: undefined, scope: undefined, jti: undefined, kid: undefined, sourceAddress: undefined, requestId: undefined, details: undefined };
     assert.deepEqual(firstFields, { ...absent, ...full });
     assert.deepEqual(secondFields, { ...absent, ...bare });
+  });
+
+  it('chains batches from two writers racing on their own connections gap-free, each hash as the verifier recomputes it', async () => {
+    const target = parseDatabaseUrl(database.url)!;
+    const second = createPrismaUnitOfWork(await openDatabase(target), target);
+    try {
+      const before = await uow.stores.audit.list({ clientId: 'c-race' }, { limit: 1 });
+      assert.equal(before.items.length, 0);
+      const time = new Date('2026-12-03T00:00:00.000Z');
+      const batch = (writer: number, n: number, size: number): AuditRecord[] => Array.from({ length: size }, (_, i) => ({
+        type: 'token.issued', outcome: 'success', time: new Date(time.getTime() + n * 10 + i), clientId: 'c-race',
+        // Text the hash must take byte for byte: quotes, backslashes, newlines, non-ASCII, and absent fields.
+        ...(i % 2 ? {} : { reason: `w${writer} "quoted" \\ back\nslash ü✓ 𝄞` }), details: { writer, n, i },
+      }));
+      await Promise.all(Array.from({ length: 24 }, (_, n) => (n % 2 ? second : uow).insertAuditBatch(batch(n % 2, n, 1 + (n % 4)))));
+      const result = await verifyAuditChain(opened.db);
+      assert.deepEqual({ intact: result.intact, mismatch: result.firstMismatch }, { intact: true, mismatch: null });
+      const seqs = (await opened.db.auditEvent.findMany({ where: { seq: { not: null } }, select: { seq: true }, orderBy: { seq: 'asc' } })).map((r) => Number(r.seq));
+      assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'gap-free from 1');
+      const head = await opened.db.auditChainHead.findUnique({ where: { id: 1 } });
+      assert.equal(Number(head!.seq), seqs.length);
+    } finally {
+      await second.close();
+    }
   });
 
   it('the replay-cache upsert writes the ReplayEntry columns Prisma reads back, and nothing else', async () => {
