@@ -119,7 +119,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       },
       logger,
     })
-    : redis ? await createRedisChangeFeed(redis, logger, { url: config.redisUrl!, connectMs: config.timeouts.redisConnect }) : createLocalChangeFeed(shared?.ipc);
+    : redis ? await createRedisChangeFeed(redis, logger, { url: config.redisUrl!, connectMs: config.timeouts.redisConnect }, config.redisKeyPrefix) : createLocalChangeFeed(shared?.ipc);
   uow.onCommit((changes) => feed.publish(changes));
   const directory = createClientDirectory({
     load: (id) => uow.stores.clients.findForAuthentication(id),
@@ -174,10 +174,10 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   if (sqliteSignal) uow.onCommit(() => sqliteSignal.announce());
 
   const replay = redis && redisGuard
-    ? withReplayFallback(redisGuard, createRedisReplayCache(redis, clock), clock)
+    ? withReplayFallback(redisGuard, createRedisReplayCache(redis, clock, `${config.redisKeyPrefix}replay:`), clock)
     : createDatabaseReplayCache(opened, uow.gate, clock);
   const localCounter = shared?.counter ?? createMemoryWindowCounter();
-  const counter = redis && redisGuard ? withCounterFallback(redisGuard, createRedisWindowCounter(redis), localCounter) : localCounter;
+  const counter = redis && redisGuard ? withCounterFallback(redisGuard, createRedisWindowCounter(redis, `${config.redisKeyPrefix}count:`), localCounter) : localCounter;
   // The service clock, like every other expiry here, so cache lifetimes and the cool-down follow it.
   const remoteJwks = createRemoteJwksCache({
     timeoutMs: 3000, ttlMs: 300_000, cooldownMs: 30_000, maxBytes: 65_536, allowInsecure: config.allowInsecureJwksUri, now: () => clock.now().getTime(),

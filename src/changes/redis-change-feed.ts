@@ -2,18 +2,22 @@ import { connectWithin, type RedisConnection } from '../persistence/redis-connec
 import type { Logger } from '../shared/logger.ts';
 import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
 
-const CHANNEL = 'idb:changes';
-
 /**
  * Redis pub/sub on a duplicate of the service's connection (a subscribed connection can do
  * nothing else). Its reconnects are Redis's own; each one resets the listeners, since messages
  * published while it was away are gone.
  */
-export async function createRedisChangeFeed(redis: RedisConnection, logger: Logger, bound: { url: string; connectMs: number } = { url: 'redis://', connectMs: 2000 }): Promise<ChangeFeed> {
+export async function createRedisChangeFeed(
+  redis: RedisConnection,
+  logger: Logger,
+  bound: { url: string; connectMs: number } = { url: 'redis://', connectMs: 2000 },
+  keyPrefix = 'idb:',
+): Promise<ChangeFeed> {
+  const channel = `${keyPrefix}changes`;
   const subscriber = redis.duplicate();
   let live = false;
   let closed = false;
-  const { feed, listeners } = remoteFeed('redis', () => live, (text) => redis.publish(CHANNEL, text), async () => {
+  const { feed, listeners } = remoteFeed('redis', () => live, (text) => redis.publish(channel, text), async () => {
     closed = true;
     if (subscriber.isOpen) await subscriber.close().catch(() => undefined);
   });
@@ -30,7 +34,7 @@ export async function createRedisChangeFeed(redis: RedisConnection, logger: Logg
   // 'ready' comes before the subscription is restored; the resubscribe is Redis client's own.
   subscriber.on('ready', () => setTimeout(() => subscriber.isReady && setLive(true), 0));
   await connectWithin(subscriber, bound.url, bound.connectMs);
-  await subscriber.subscribe(CHANNEL, (message) => {
+  await subscriber.subscribe(channel, (message) => {
     const change = decodeChange(message);
     if (change) listeners.changed(change);
   });

@@ -88,6 +88,8 @@ export const configSchema = z.object({
     .describe('development only: accept http:// and private-address jwks_uri values'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://… or rediss://…').optional()
     .describe('shared replay cache (and rate limits) across instances'),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/, 'expected 1-64 letters, digits, : . _ - (starting with a letter or digit)').default('idb:')
+    .describe('start of every Redis key and channel name: deployments that share one Redis need different ones, or they share counters, replay entries and change messages'),
   TLS_HANDSHAKE_TIMEOUT: duration.pipe(z.number().min(1)).default(10).describe('how long a TLS handshake may take before the connection is closed'),
   MAX_CONNECTIONS: count.default(10000).describe('open connections per listener (per process); further ones are closed at once; 0 = no cap'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

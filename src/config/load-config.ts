@@ -55,6 +55,8 @@ export type Config = Readonly<{
   trustProxyVerifiedIdentity: boolean;
   allowInsecureJwksUri: boolean;
   redisUrl: string | undefined;
+  /** Every Redis key and the change channel start with it (REDIS_KEY_PREFIX). */
+  redisKeyPrefix: string;
   /** Seconds a TLS handshake may take (TLS_HANDSHAKE_TIMEOUT). */
   tlsHandshakeTimeout: number;
   /** Open connections per listener; 0 = no cap. */
@@ -247,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxyVerifiedIdentity: v.TRUST_PROXY_VERIFIED_IDENTITY,
     allowInsecureJwksUri: v.ALLOW_INSECURE_JWKS_URI,
     redisUrl: v.REDIS_URL,
+    redisKeyPrefix: v.REDIS_KEY_PREFIX,
     tlsHandshakeTimeout: v.TLS_HANDSHAKE_TIMEOUT,
     maxConnections: v.MAX_CONNECTIONS,
     logLevel: v.LOG_LEVEL,

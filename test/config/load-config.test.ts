@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(config.bootstrapAdmin, { clientId: 'admin', secret: undefined });
     assert.equal(config.logLevel, 'info');
     assert.equal(config.shutdownTimeout, 10);
+    assert.equal(config.redisKeyPrefix, 'idb:');
   });
 
   it('treats an empty variable as unset', () => {
@@ -165,6 +166,9 @@ describe('loadConfig bad values', () => {
     ['TLS_HANDSHAKE_TIMEOUT', '0'],
     ['TLS_HANDSHAKE_TIMEOUT', 'soon'],
     ['MAX_CONNECTIONS', '-1', /whole number/],
+    ['REDIS_KEY_PREFIX', 'has space', /1-64 letters/],
+    ['REDIS_KEY_PREFIX', ':leading'],
+    ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
   ];
   for (const [variable, value, detail] of cases) {
     const shown = value.length > 48 ? `${value.slice(0, 20)}… (${value.length} characters)` : value;

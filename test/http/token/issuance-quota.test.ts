@@ -86,3 +86,32 @@ describe('issuance quotas shared across instances through Redis', { skip }, () =
     assert.equal(denied?.reason, 'quota_exceeded');
   });
 });
+
+describe('deployments sharing one Redis are kept apart by REDIS_KEY_PREFIX', { skip: !process.env.REDIS_URL ? 'REDIS_URL is not set' : false }, () => {
+  // Three services with databases of their own (three deployments), each with a client of the same id.
+  const run = Date.now();
+  const services: TestService[] = [];
+  const start = (prefix: string, n: number) => startTestService({
+    REDIS_URL: process.env.REDIS_URL ?? '',
+    REDIS_KEY_PREFIX: prefix,
+    TOKEN_QUOTA_PER_DAY: '2',
+    BOOTSTRAP_ADMIN_CLIENT_ID: `prefix-admin-${n}-${run}`,
+  }).then((t) => (services.push(t), t));
+  after(async () => {
+    for (const t of services) await t.stop();
+  });
+
+  it('counts a client id once per prefix: another prefix has its own quota, the same prefix shares it', async () => {
+    const [a, b, sameAsA] = [await start(`qa-${run}:`, 1), await start(`qb-${run}:`, 2), await start(`qa-${run}:`, 3)];
+    const clientId = `shared-${run}`;
+    const [ca, cb, cs] = [await a.registerClient({ client_id: clientId }), await b.registerClient({ client_id: clientId }), await sameAsA.registerClient({ client_id: clientId })];
+    const statuses = async (t: TestService, c: { clientId: string; secret: string }, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await token(t, c.clientId, c.secret)).status);
+      return out;
+    };
+    assert.deepEqual(await statuses(a, ca, 2), [200, 200]);
+    assert.deepEqual(await statuses(b, cb, 3), [200, 200, 429], 'its own two, under another prefix');
+    assert.deepEqual(await statuses(sameAsA, cs, 1), [429], 'the same prefix counts the same client id together');
+  });
+});
