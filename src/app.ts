@@ -66,7 +66,7 @@ export function buildApp(c: Container) {
       ? { subjectTokenTypes: SUBJECT_TOKEN_TYPES, requestedTokenTypes: REQUESTED_TOKEN_TYPES }
       : undefined,
   })));
-  app.use(createOpsRouter({ ping: () => c.uow.ping(), probeWrite: () => c.uow.probeWrite(), degraded: c.degradedDependencies, hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
+  app.use(createOpsRouter({ ping: () => c.uow.ping(), probeWrite: () => c.uow.probeWrite(), auditRefusedRecently: c.auditRefusedRecently, degraded: c.degradedDependencies, hasActiveKey: () => c.keys.activeSigningKey() !== undefined, metrics: c.metrics, renderMetrics: c.config.metricsPort === undefined ? c.renderMetrics : undefined }));
   app.use(createDocsRouter({ issuer: c.config.issuer }));
   app.use('/admin', createAdminRouter({
     clients: c.clients,

@@ -26,6 +26,7 @@ import { createExternalTokenVerifier } from './issuers/external-token-verifier.t
 import { createTrustedIssuerRegistry } from './issuers/trusted-issuer-registry.ts';
 import { createTrustedIssuerService } from './issuers/trusted-issuer-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
+import { createAuditWriteState } from './audit/audit-write-state.ts';
 import { createIssuanceQuota } from './limits/issuance-quota.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
 import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
@@ -88,6 +89,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   const opened = await openDatabase(config.database, bounds);
   // The metrics are made once the directory exists (below); the audit writer reports to them from then on.
   const late: { metrics?: Metrics } = {};
+  const auditWrites = createAuditWriteState();
   const uow = createPrismaUnitOfWork(opened, config.database, {
     bounds,
     health: databaseHealth,
@@ -95,7 +97,10 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     onAudited: (records) => {
       for (const record of records) logger.info({ audit: true, event: logSafe(auditEventRepresentation(record as StoredAuditEvent)) }, `audit ${record.type}`);
     },
-    observeAuditBatch: (batch) => late.metrics?.audit.batch(batch),
+    observeAuditBatch: (batch) => {
+      auditWrites.observe(batch);
+      late.metrics?.audit.batch(batch);
+    },
   });
   // KEY_ENCRYPTION_KEY seals and hashes; KEY_ENCRYPTION_KEYS_PREVIOUS still open and verify (docs/operations.md).
   const ring = loadKeyRing(config);
@@ -292,6 +297,8 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
     dependencies,
     /** Optional dependencies down right now, for /readyz (they do not make the service unready). */
     degradedDependencies: () => (redisGuard && !redisGuard.check() ? ['redis'] : []),
+    /** The audit store refused a write of this process within the hold (audit-write-state.ts), for /readyz. */
+    auditRefusedRecently: () => auditWrites.refusedRecently(),
     grants,
     verifyOwnToken,
     tokenEndpoint,

@@ -71,7 +71,10 @@ describe('PostgreSQL hangs', () => {
     assert.ok(recovery !== undefined, 'the service issues tokens again without a restart');
     const steady = answers.filter((a) => a.at >= steadyFrom);
     assert.ok(steady.length > 0 && steady.every((a) => a.status === 200), `after recovery: ${JSON.stringify(statusCounts(steady))}`);
-    assert.equal((await request(service.url, { path: '/readyz' })).status, 200);
+    // Ready again once the last refused audit write is AUDIT_FAILURE_HOLD_MS (5 s) behind.
+    const readyAgain = await secondsUntil(async () => (await request(service.url, { path: '/readyz' })).status === 200, 15_000, 100);
+    t.diagnostic(`silent death: ready again ${readyAgain?.toFixed(2)} s after the steady state`);
+    assert.ok(readyAgain !== undefined, '/readyz ready again');
     const audit = await tokensWithoutAuditRow(answers, database.url);
     t.diagnostic(`silent death: tokens received ${audit.received}, with their audit row ${audit.audited}`);
     assert.deepEqual(audit.missing, []);

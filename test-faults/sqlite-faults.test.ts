@@ -30,7 +30,9 @@ async function storageOutage(
   /**
    * A full disk is not all-or-nothing for SQLite: a write that fits in pages the file (or its WAL)
    * already holds still succeeds, so issuance (audited, as the last drill checks) and the readiness
-   * probe may go on until a write needs a new page. From the first refusal on, every answer is 503.
+   * probe may go on until a write needs a new page. From the first refusal on, nearly every answer
+   * is 503, and /readyz is unready (a refused audit write holds it there, whatever its own probe
+   * write does).
    */
   gradual = false,
 ) {
@@ -40,6 +42,7 @@ async function storageOutage(
   await begin();
   const from = Date.now();
   await sleep(3000);
+  const readyAsked = Date.now();
   const ready = await request(service.url, { path: '/readyz' });
   const to = Date.now();
   await end();
@@ -55,10 +58,16 @@ async function storageOutage(
   const lines = service.logLines(/^database \(SQLite\) unavailable/).slice(outage - 1);
   t.diagnostic(`${name}: ${JSON.stringify(statusCounts(during))}, slowest ${maxMs(during)} ms (bound ${STATEMENT_MS} ms); /healthz slowest ${slowestHealth} ms; /readyz ${ready.status} ${ready.body}; recovery ${recovery?.toFixed(2)} s, ready again ${readyAfter?.toFixed(2)} s; log: ${lines.map((l) => l.msg).join(' | ')}`);
   assert.ok(during.length > 0);
-  assert.ok(during.every((a) => a.status === 503), `${JSON.stringify(statusCounts(during))} ${JSON.stringify(during.filter((a) => a.status !== 503).map((a) => ({ at: a.at - from, ms: Math.round(a.ms), to: to - from })))}`);
+  // A partly full disk may still take a write that fits between refusals; such a token keeps its
+  // audit row (the last drill counts them), so a few 200s are right, and anything else is not.
+  const refused = during.filter((a) => a.status === 503).length;
+  const tolerated = gradual ? Math.floor(during.length / 20) : 0;
+  assert.ok(during.every((a) => a.status === 503 || a.status === 200) && during.length - refused <= tolerated,
+    `${JSON.stringify(statusCounts(during))} ${JSON.stringify(during.filter((a) => a.status !== 503).map((a) => ({ at: a.at - from, ms: Math.round(a.ms), to: to - from })))}`);
   assert.ok(maxMs(during) < STATEMENT_MS + 2000, `slowest ${maxMs(during)} ms`);
   assert.ok(slowestHealth < STATEMENT_MS + 1000, `/healthz took ${slowestHealth} ms`);
-  if (!gradual || ready.status !== 200) {
+  // Unready once a token request has been refused (at once when the fault is all-or-nothing).
+  if (!gradual || answers.some((a) => a.status === 503 && a.at + a.ms <= readyAsked)) {
     assert.equal(ready.status, 503, ready.body);
     assert.equal(JSON.parse(ready.body).checks.audit_store, 'unavailable');
   }
@@ -132,7 +141,9 @@ describe('SQLite faults', () => {
   it('disk full: 503s, /readyz unready, one error line naming it, and recovery once space is freed', async (t) => {
     const dir = path.join(env.dir, 'small');
     mkdirSync(dir);
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir], { encoding: 'utf8' });
+    // Room enough that the space freed at the end outlasts the drill: the load writes audit rows at
+    // hundreds of kilobytes a second, and a disk that fills again at once would never be ready again.
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dir], { encoding: 'utf8' });
     if (mounted.status !== 0) {
       t.skip(`cannot mount a small tmpfs here (${mounted.stderr.trim()}): needs CAP_SYS_ADMIN`);
       return;

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { Response } from 'supertest';
 import type { StoredAuditEvent } from '../../src/audit/audit-event.ts';
+import { AUDIT_FAILURE_HOLD_MS } from '../../src/audit/audit-write-state.ts';
 import { expectMatchesOpenApi } from '../helpers/openapi.ts';
 import { BOOTSTRAP_SECRET, startTestService, type RegisteredClient, type TestService } from '../helpers/start-app.ts';
 
@@ -465,9 +466,11 @@ describe('LG-04 fail closed without audit', () => {
       const concurrent = await Promise.all(Array.from({ length: 5 }, () => token()));
       assert.deepEqual(concurrent.map((r) => r.status), [503, 503, 503, 503, 503]);
 
-      // Readiness reports the database itself, which is still reachable.
+      // The database still answers, and the readiness probe's own write still succeeds, but the audit
+      // store has just refused real writes: the instance is not ready.
       const ready = await t.agent.get('/readyz');
-      assert.equal(ready.status, 200, ready.text);
+      assert.equal(ready.status, 503, ready.text);
+      assert.deepEqual(ready.body.checks, { database: 'ok', audit_store: 'unavailable', signing_key: 'ok' });
       expectMatchesOpenApi(ready, 'GET', '/readyz');
 
       // Admin changes fail closed too: nothing is changed that could not be audited.
@@ -498,7 +501,13 @@ describe('LG-04 fail closed without audit', () => {
       assert.ok(jtis.has(JSON.parse(Buffer.from(r.body.access_token.split('.')[1], 'base64url').toString()).jti));
     }
     assert.equal((await t.agent.get('/admin/clients/c-unaudited').set('authorization', `Bearer ${await t.adminToken()}`)).status, 404);
-    assert.equal((await t.agent.get('/readyz')).status, 200);
+    // Ready again once the last refused write is AUDIT_FAILURE_HOLD_MS behind.
+    let ready = await t.agent.get('/readyz');
+    for (let waited = 0; ready.status !== 200 && waited < AUDIT_FAILURE_HOLD_MS + 5000; waited += 200) {
+      await new Promise((r) => setTimeout(r, 200));
+      ready = await t.agent.get('/readyz');
+    }
+    assert.equal(ready.status, 200, ready.text);
   });
 
   it('LG-04 reports /readyz 503 and /token 503 while PostgreSQL refuses connections, and recovers',

@@ -5,6 +5,8 @@ export type OpsDeps = {
   ping: () => Promise<void>;
   /** A committed write to the audit store's database (UnitOfWork.probeWrite). */
   probeWrite: () => Promise<void>;
+  /** The audit store refused one of this process's writes a moment ago (audit-write-state.ts). */
+  auditRefusedRecently?: () => boolean;
   /** Optional dependencies that are down now (issuance goes on without them; reported, not gating). */
   degraded?: () => string[];
   hasActiveKey: () => boolean;
@@ -17,7 +19,8 @@ export type OpsDeps = {
  * Liveness, readiness and Prometheus metrics. /healthz answers from memory only: it says the
  * process serves, and never waits on the database. /readyz reports what issuance needs: the database
  * answers a read, accepts a committed write (audit rows go there: a full disk or a read-only file
- * makes the service unready), and a signing key is loaded. Optional dependencies (Redis) that are
+ * makes the service unready) and has not refused an audit write of this process in the last few
+ * seconds, and a signing key is loaded. Optional dependencies (Redis) that are
  * down are listed under `degraded` without making the service unready.
  */
 export function createOpsRouter(deps: OpsDeps): Router {
@@ -34,7 +37,10 @@ export function createOpsRouter(deps: OpsDeps): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const { database, audit_store: auditStore } = await probe();
+    const { database, audit_store: probed } = await probe();
+    // The probe's small write can fit where an audit batch did not (a partly full disk): a refusal
+    // of a real write a moment ago makes the audit store unavailable whatever the probe says.
+    const auditStore = probed === 'ok' && !deps.auditRefusedRecently?.() ? 'ok' : 'unavailable';
     const signingKey = deps.hasActiveKey() ? 'ok' : 'missing';
     const ready = database === 'ok' && auditStore === 'ok' && signingKey === 'ok';
     const degraded = deps.degraded?.() ?? [];
