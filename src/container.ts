@@ -1,6 +1,7 @@
 import { createCheckpointWriter } from './audit/audit-checkpoints.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { createAuditPruner } from './audit/audit-retention.ts';
+import { createAuditWriteState } from './audit/audit-write-state.ts';
 import { createDenialAggregator } from './audit/denial-aggregator.ts';
 import { verifyAuditChain, type VerifyProgress } from './audit/verify-audit-chain.ts';
 import type { ChangeFeed } from './changes/change-feed.ts';
@@ -26,7 +27,6 @@ import { createExternalTokenVerifier } from './issuers/external-token-verifier.t
 import { createTrustedIssuerRegistry } from './issuers/trusted-issuer-registry.ts';
 import { createTrustedIssuerService } from './issuers/trusted-issuer-service.ts';
 import { createClientLimits } from './limits/client-limits.ts';
-import { createAuditWriteState } from './audit/audit-write-state.ts';
 import { createIssuanceQuota } from './limits/issuance-quota.ts';
 import { rateLimitStore } from './limits/rate-limit-store.ts';
 import { createMemoryWindowCounter, type WindowCounterStore } from './limits/window-counter.ts';
