@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { createClient } from '@redis/client';
 import { startTestService, type TestService } from '../helpers/start-app.ts';
-import { testDatabaseProvider } from '../helpers/test-database.ts';
+import { changeFeeds, dropFeedConnections, msUntil, startSecondInstance } from '../helpers/two-instances.ts';
 
 function token(t: TestService, clientId: string, secret: string, params: Record<string, string> = {}) {
   return t.agent.post('/token').auth(clientId, secret).type('form').send({ grant_type: 'client_credentials', ...params });
@@ -15,15 +12,6 @@ async function patch(t: TestService, clientId: string, body: Record<string, unkn
   assert.equal(res.status, 200, res.text);
 }
 
-/** Polls until `refused` answers true; the milliseconds it took, or undefined after `limitMs`. */
-async function msUntil(refused: () => Promise<boolean>, limitMs: number): Promise<number | undefined> {
-  const start = performance.now();
-  while (performance.now() - start < limitMs) {
-    if (await refused()) return performance.now() - start;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return undefined;
-}
 
 describe('client directory: a change takes effect on this instance before the admin call returns', () => {
   let t: TestService;
@@ -90,18 +78,7 @@ describe('client directory: a change takes effect on this instance before the ad
 });
 
 // Several instances of one deployment need a shared database server, or SQLite with Redis as the feed.
-const provider = testDatabaseProvider();
-const redisUrl = process.env.REDIS_URL;
-const feeds: Array<{ name: string; env: Record<string, string>; skip: string | false }> = [
-  { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, skip: provider === 'postgresql' ? false : 'needs PostgreSQL (DATABASE_URL)' },
-  {
-    name: 'Redis pub/sub',
-    env: { REDIS_URL: redisUrl ?? '' },
-    skip: provider !== 'sqlite' ? 'the Redis feed is used on SQLite only' : !redisUrl ? 'REDIS_URL is not set' : false,
-  },
-];
-
-for (const feed of feeds) {
+for (const feed of changeFeeds()) {
   describe(`client directory across two instances over ${feed.name}`, { skip: feed.skip }, () => {
     let a: TestService;
     let b: TestService;
@@ -110,7 +87,7 @@ for (const feed of feeds) {
     const env = { ...feed.env, ISSUER: 'http://identity.test', KEY_SYNC_INTERVAL: '60' };
     before(async () => {
       a = await startTestService(env);
-      b = await startTestService(env, { database: a.database, keysDir: a.keysDir, migrate: a.database.provider !== 'sqlite' });
+      b = await startSecondInstance(a, env);
     });
     after(async () => {
       await b?.stop();
@@ -136,7 +113,7 @@ for (const feed of feeds) {
     it('never serves a disabled client while its feed is down, and caches again once it is back', async () => {
       const c = await a.registerClient({ client_id: `loss-${Date.now()}` });
       assert.notEqual(await msUntil(async () => (await token(b, c.clientId, c.secret)).status === 200, 10_000), undefined);
-      await dropFeedConnections(b);
+      await dropFeedConnections(feed.name, b);
       assert.notEqual(await msUntil(async () => !b.container.feed.live, 5_000), undefined, 'B noticed that its feed dropped');
       await patch(a, c.clientId, { disabled: true });
       assert.equal((await token(b, c.clientId, c.secret)).status, 401, 'B read the database, not what it held before the loss');
@@ -156,26 +133,5 @@ for (const feed of feeds) {
       assert.notEqual(ms, undefined, 'B dropped the revoked key without waiting for its 60 s sync');
     });
 
-    /** Cuts B's feed connection from the server side, as a restart or failover would. */
-    async function dropFeedConnections(t: TestService): Promise<void> {
-      if (feed.name.startsWith('PostgreSQL')) {
-        const admin = new pg.Client({ connectionString: t.database.url });
-        await admin.connect();
-        try {
-          // Every LISTEN connection of this test database: B's, and A's too (it reconnects as well).
-          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`);
-        } finally {
-          await admin.end();
-        }
-        return;
-      }
-      const redis = createClient({ url: redisUrl });
-      await redis.connect();
-      try {
-        await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-      } finally {
-        await redis.close();
-      }
-    }
   });
 }

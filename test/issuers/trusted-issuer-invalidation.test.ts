@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { ExternalTokenRejected } from '../../src/issuers/external-token-verifier.ts';
 import { startFakeIdentityProvider, type FakeIdentityProvider } from '../helpers/fake-idp.ts';
 import { startTestService, type TestService } from '../helpers/start-app.ts';
-import { testDatabaseProvider } from '../helpers/test-database.ts';
+import { changeFeeds, dropFeedConnections, msUntil, startSecondInstance } from '../helpers/two-instances.ts';
 
 /**
  * A trusted-issuer change made on one instance reaches the other's in-memory registry over the
@@ -15,28 +13,8 @@ import { testDatabaseProvider } from '../helpers/test-database.ts';
 
 const AUDIENCE = 'https://exchange.example';
 
-/** Polls until `done` answers true; the milliseconds it took, or undefined after `limitMs`. */
-async function msUntil(done: () => Promise<boolean>, limitMs: number): Promise<number | undefined> {
-  const start = performance.now();
-  while (performance.now() - start < limitMs) {
-    if (await done()) return performance.now() - start;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return undefined;
-}
 
-const provider = testDatabaseProvider();
-const redisUrl = process.env.REDIS_URL;
-const feeds = [
-  { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, skip: provider === 'postgresql' ? false : 'needs PostgreSQL (DATABASE_URL)' },
-  {
-    name: 'Redis pub/sub',
-    env: { REDIS_URL: redisUrl ?? '' },
-    skip: provider !== 'sqlite' ? 'the Redis feed is used on SQLite only' : !redisUrl ? 'REDIS_URL is not set' : false,
-  },
-] as const;
-
-for (const feed of feeds) {
+for (const feed of changeFeeds()) {
   describe(`trusted issuers across two instances over ${feed.name}`, { skip: feed.skip }, () => {
     let a: TestService;
     let b: TestService;
@@ -47,7 +25,7 @@ for (const feed of feeds) {
     before(async () => {
       idp = await startFakeIdentityProvider(['ES256']);
       a = await startTestService(env);
-      b = await startTestService(env, { database: a.database, keysDir: a.keysDir, migrate: a.database.provider !== 'sqlite' });
+      b = await startSecondInstance(a, env);
       admin = `Bearer ${await a.adminToken()}`;
     });
     after(async () => {
@@ -110,13 +88,7 @@ for (const feed of feeds) {
       assert.equal(res.status, 201, res.text);
       const token = await idp.sign({ sub: 'alice', aud: AUDIENCE });
       assert.notEqual(await msUntil(async () => (await outcome(b, token)) === 'alice', 10_000), undefined);
-      const killer = new pg.Client({ connectionString: b.database.url });
-      await killer.connect();
-      try {
-        await killer.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`);
-      } finally {
-        await killer.end();
-      }
+      await dropFeedConnections(feed.name, b);
       assert.notEqual(await msUntil(async () => !b.container.feed.live, 5_000), undefined, 'B noticed that its feed dropped');
       const disable = await a.agent.patch(`/admin/trusted-issuers/${res.body.id}`).set('authorization', admin).send({ disabled: true });
       assert.equal(disable.status, 200, disable.text);

@@ -1,34 +1,15 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { createClient } from '@redis/client';
 import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
+import { changeFeeds, dropFeedConnections, msUntil, startSecondInstance } from '../../helpers/two-instances.ts';
 
-/** Polls until `done` answers true; the milliseconds it took, or undefined after `limitMs`. */
-async function msUntil(done: () => Promise<boolean>, limitMs: number): Promise<number | undefined> {
-  const start = performance.now();
-  while (performance.now() - start < limitMs) {
-    if (await done()) return performance.now() - start;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return undefined;
-}
 
 // Two instances of one deployment: a shared PostgreSQL database, SQLite with Redis as the feed, or
 // two processes on one SQLite file (its polled change counter makes each read the revocations back).
-const provider = testDatabaseProvider();
-const redisUrl = process.env.REDIS_URL;
-const feeds: Array<{ name: string; env: Record<string, string>; skip: string | false; canDrop: boolean }> = [
-  { name: 'PostgreSQL LISTEN/NOTIFY', env: {}, skip: provider === 'postgresql' ? false : 'needs PostgreSQL (DATABASE_URL)', canDrop: true },
-  {
-    name: 'Redis pub/sub',
-    env: { REDIS_URL: redisUrl ?? '' },
-    skip: provider !== 'sqlite' ? 'the Redis feed is used on SQLite only' : !redisUrl ? 'REDIS_URL is not set' : false,
-    canDrop: true,
-  },
-  { name: 'one SQLite file', env: {}, skip: provider === 'sqlite' ? false : 'SQLite only', canDrop: false },
+const feeds = [
+  ...changeFeeds().map((f) => ({ ...f, canDrop: true })),
+  { name: 'one SQLite file', env: {}, skip: testDatabaseProvider() === 'sqlite' ? false : 'SQLite only', canDrop: false },
 ];
 
 for (const feed of feeds) {
@@ -42,7 +23,7 @@ for (const feed of feeds) {
 
     before(async () => {
       a = await startTestService(env);
-      b = await startTestService(env, { database: a.database, keysDir: a.keysDir, migrate: a.database.provider !== 'sqlite' });
+      b = await startSecondInstance(a, env);
       rsOnB = await a.registerClient({ client_id: 'rs-b', introspection: true, scope: '', audience: [] });
       svc = await a.registerClient({ client_id: 'svc-x' });
     });
@@ -95,32 +76,12 @@ for (const feed of feeds) {
       b.clock.advance(2);
       const token = await a.tokenFor(svc.clientId, svc.secret);
       assert.equal(await activeOnB(token), true);
-      await dropFeedConnections(b);
+      await dropFeedConnections(feed.name, b);
       assert.notEqual(await msUntil(async () => !b.container.feed.live, 5_000), undefined, 'B noticed that its feed dropped');
       await revokeOnA(token);
       assert.notEqual(await msUntil(async () => !(await activeOnB(token)), 20_000), undefined, 'B read the revocation back');
       assert.notEqual(await msUntil(async () => b.container.feed.live, 15_000), undefined, 'B reconnected by itself');
     });
 
-    /** Cuts the feed connections from the server side, as a restart or failover would. */
-    async function dropFeedConnections(t: TestService): Promise<void> {
-      if (feed.name.startsWith('PostgreSQL')) {
-        const admin = new pg.Client({ connectionString: t.database.url });
-        await admin.connect();
-        try {
-          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`);
-        } finally {
-          await admin.end();
-        }
-        return;
-      }
-      const redis = createClient({ url: redisUrl });
-      await redis.connect();
-      try {
-        await redis.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-      } finally {
-        await redis.close();
-      }
-    }
   });
 }

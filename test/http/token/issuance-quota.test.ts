@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type TestService } from '../../helpers/start-app.ts';
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
+import { startSecondInstance } from '../../helpers/two-instances.ts';
 
 const token = (t: TestService, id: string, secret: string) =>
   t.agent.post('/token').auth(id, secret).type('form').send({ grant_type: 'client_credentials' });
@@ -67,7 +68,7 @@ describe('issuance quotas shared across instances through Redis', { skip }, () =
   };
   before(async () => {
     a = await startTestService(env);
-    b = await startTestService(env, { database: a.database, keysDir: a.keysDir });
+    b = await startSecondInstance(a, env);
   });
   after(async () => {
     await b?.stop();

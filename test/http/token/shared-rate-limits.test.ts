@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestService, type TestService } from '../../helpers/start-app.ts';
 
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
+import { startSecondInstance } from '../../helpers/two-instances.ts';
 
 // RL-04: behind a load balancer, instances sharing REDIS_URL count together. Several instances need
 // a shared database server (PostgreSQL) and Redis, as in CI; elsewhere the suite is skipped.
@@ -24,7 +25,7 @@ describe('rate limits shared across instances through Redis (RL-04)', { skip }, 
 
   before(async () => {
     a = await startTestService(env);
-    b = await startTestService(env, { database: a.database, keysDir: a.keysDir });
+    b = await startSecondInstance(a, env);
   });
   after(async () => {
     await b?.stop();
