@@ -19,8 +19,9 @@
 // Long mode: the first database, algorithm and auth listed (client_secret_basic only), 1 worker
 // unless BENCH_WORKERS is set. Smoke mode changes the defaults: ES256, SQLite, 1 worker, 8
 // connections, 32 requests per measurement, 1 round, no warm-up, every server started at once.
-// Passed to the service: BENCH_SQLITE_SYNCHRONOUS (unset: the service default, full) as SQLITE_SYNCHRONOUS;
-// BENCH_CPU_PROF_DIR makes each service process write a V8 CPU profile there when it stops.
+// Passed to the service (options.ts, ServiceTuning): BENCH_SQLITE_SYNCHRONOUS (full | normal; unset: the
+// service default, full) as SQLITE_SYNCHRONOUS; BENCH_CPU_PROF_DIR, where each service process writes
+// a V8 CPU profile when it stops.
 import { runComparison } from './modes/compare.ts';
 import { runLong } from './modes/long-run.ts';
 import { BenchOptionsError, readBenchOptions, type BenchOptions, type DatabaseKind } from './options.ts';

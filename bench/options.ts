@@ -36,7 +36,15 @@ export type BenchOptions = {
   postgresUrl: string;
   longTokens: number;
   resultsDir: string;
+  /** What every service process is started with beyond the bench's own settings. */
+  service: ServiceTuning;
 };
+
+/**
+ * BENCH_SQLITE_SYNCHRONOUS (unset: the service default, full) becomes the service's SQLITE_SYNCHRONOUS;
+ * BENCH_CPU_PROF_DIR makes each service process write a V8 CPU profile there when it stops.
+ */
+export type ServiceTuning = { sqliteSynchronous: 'full' | 'normal' | undefined; cpuProfileDir: string | undefined };
 
 export class BenchOptionsError extends Error {}
 
@@ -71,6 +79,14 @@ function listOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed:
   return [...new Set(items as T[])];
 }
 
+/** One of `allowed`, or undefined when the variable is unset or blank. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (!allowed.includes(raw as T)) throw new BenchOptionsError(`${name}: expected one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
 /**
  * The options of one run, read once from BENCH_* variables. Smoke mode changes the defaults
  * (one algorithm, SQLite, 1 s, one round, one worker), not the meaning of a variable that is set.
@@ -95,6 +111,10 @@ export function readBenchOptions(env: NodeJS.ProcessEnv = process.env, projectRo
     postgresUrl: env.BENCH_DATABASE_URL || (isPostgresUrl(env.DATABASE_URL) ? env.DATABASE_URL : DEFAULT_POSTGRES_URL),
     longTokens: positiveInteger(env, 'BENCH_LONG_TOKENS', 1_000_000),
     resultsDir: env.BENCH_RESULTS_DIR || path.join(projectRoot, 'bench', 'results'),
+    service: {
+      sqliteSynchronous: oneOf(env, 'BENCH_SQLITE_SYNCHRONOUS', ['full', 'normal'] as const),
+      cpuProfileDir: env.BENCH_CPU_PROF_DIR ? path.resolve(env.BENCH_CPU_PROF_DIR) : undefined,
+    },
   };
   // Assertions are signed ahead of each run and must still be valid at its end.
   const longestAssertionRun = ASSERTION_LIFETIME_SECONDS - 60;

@@ -37,9 +37,9 @@ export function startBenchWorker(module: string, workerData: unknown): Worker {
 }
 
 /** `node` arguments that run the service: the build in dist/, or src/ through the loader. */
-export function serviceArgs(): string[] {
-  // BENCH_CPU_PROF_DIR: each service process writes a V8 CPU profile there when it stops (where the time goes).
-  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+export function serviceArgs(cpuProfileDir?: string): string[] {
+  // A V8 CPU profile of each service process, written when it stops (where the time goes).
+  const profile = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
   if (!compiled) return [...profile, ...loader, 'src/main.ts'];
   if (!existsSync(`${projectRoot}/dist/main.js`)) throw new Error('dist/main.js is missing: run `npm run build` first');
   return [...profile, 'dist/main.js'];

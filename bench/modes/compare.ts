@@ -39,7 +39,7 @@ type ServiceUnderTest = { service: BenchService; db: BenchDatabase };
 async function startServiceOn(alg: SigningAlg, database: DatabaseKind, workers: number, plan: ComparisonPlan): Promise<ServiceUnderTest> {
   const db = await createBenchDatabase(database, plan.postgresUrl);
   try {
-    return { service: await startBenchService({ alg, database: db, workers }), db };
+    return { service: await startBenchService({ alg, database: db, workers, tuning: plan.service }), db };
   } catch (error) {
     await db.drop();
     throw error;

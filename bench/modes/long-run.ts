@@ -33,7 +33,7 @@ export async function runLong(options: BenchOptions, log: Log): Promise<LongRunR
   if (options.auths[0] !== 'client_secret_basic') throw new Error('BENCH_MODE=long: only client_secret_basic is supported');
   const db = await createBenchDatabase(database, options.postgresUrl);
   try {
-    const service = await startBenchService({ alg, database: db, workers });
+    const service = await startBenchService({ alg, database: db, workers, tuning: options.service });
     try {
       const checkpoint = async (tokensIssued: number): Promise<Checkpoint> =>
         ({ tokensIssued, rssBytes: treeRssBytes(service.server.pid), heapUsedBytes: await heapUsedBytes(service.server.url) });

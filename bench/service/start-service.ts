@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../test/helpers/free-port.ts';
 import { FORM_CONTENT_TYPE, type TokenCheck, type TokenTarget } from '../load/token-target.ts';
-import type { SigningAlg } from '../options.ts';
+import type { ServiceTuning, SigningAlg } from '../options.ts';
 import { startServerProcess, type ServerProcess } from '../process/server-process.ts';
 import { serviceArgs } from '../runtime.ts';
 import {
@@ -21,7 +21,7 @@ export type BenchService = {
   jwtTarget(nextBody: () => string): TokenTarget;
 };
 
-export type ServiceSpec = { alg: SigningAlg; database: BenchDatabase; workers: number };
+export type ServiceSpec = { alg: SigningAlg; database: BenchDatabase; workers: number; tuning: ServiceTuning };
 
 /** `node dist/main.js` as in production, audit on, rate limits off, then the bench clients registered. */
 export async function startBenchService(spec: ServiceSpec): Promise<BenchService> {
@@ -30,7 +30,7 @@ export async function startBenchService(spec: ServiceSpec): Promise<BenchService
   const adminSecret = randomBytes(32).toString('base64url');
   const server = await startServerProcess({
     name: `identity-backend (${spec.database.kind}, ${spec.alg}, ${spec.workers} worker${spec.workers === 1 ? '' : 's'})`,
-    nodeArgs: serviceArgs(),
+    nodeArgs: serviceArgs(spec.tuning.cpuProfileDir),
     port,
     env: {
       NODE_ENV: 'production',
@@ -44,8 +44,8 @@ export async function startBenchService(spec: ServiceSpec): Promise<BenchService
       RATE_LIMIT_TOKEN_PER_CLIENT: '0',
       RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
       WEB_CONCURRENCY: String(spec.workers),
-      // The default durability (a WAL sync per commit) unless BENCH_SQLITE_SYNCHRONOUS=normal asks for the other.
-      ...(process.env.BENCH_SQLITE_SYNCHRONOUS ? { SQLITE_SYNCHRONOUS: process.env.BENCH_SQLITE_SYNCHRONOUS } : {}),
+      // The default durability (a WAL sync per commit) unless BENCH_SQLITE_SYNCHRONOUS asks otherwise.
+      ...(spec.tuning.sqliteSynchronous && { SQLITE_SYNCHRONOUS: spec.tuning.sqliteSynchronous }),
     },
     readyPath: '/readyz',
   });
