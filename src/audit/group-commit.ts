@@ -29,5 +29,5 @@ export function withGroupCommit(inner: AuditRepository, observe?: BatchObserver)
     await inner.appendMany(records);
     return records.map(() => undefined);
   }, { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT, observe });
-  return { ...inner, append, appendMany: (records) => inner.appendMany(records) };
+  return { ...inner, append };
 }

@@ -69,7 +69,7 @@ export function createSqliteAuditInsert(database: BetterSqlite3.Database, gate: 
  */
 export function createPostgresAuditInsert(pool: pg.Pool): AuditBatchInsert {
   const fields = AUDIT_COLUMNS.filter((c) => c !== 'seq' && c !== 'hash');
-  const inputs = [...fields.map((c) => `$${fields.indexOf(c) + 1}::${c === 'time' ? 'timestamp(3)' : 'text'}[]`), `$${fields.length + 1}::text[]`];
+  const inputs = [...fields.map((c, i) => `$${i + 1}::${c === 'time' ? 'timestamp(3)' : 'text'}[]`), `$${fields.length + 1}::text[]`];
   const q = (c: string) => `"${c}"`;
   const text = `WITH RECURSIVE
     "head" AS (SELECT "seq", "hash" FROM "AuditChainHead" WHERE "id" = 1 FOR UPDATE),
