@@ -61,7 +61,13 @@ function withLock(work) {
       break;
     } catch (error) {
       if (error.code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(LOCK, 'utf8').trim());
+      let holder;
+      try {
+        holder = Number(readFileSync(LOCK, 'utf8').trim());
+      } catch (readError) {
+        if (readError.code === 'ENOENT') continue; // released in between: try to take it again
+        throw readError;
+      }
       if (holder && !alive(holder)) rmSync(LOCK, { force: true });
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }

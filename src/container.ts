@@ -111,7 +111,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   // REDIS_URL: state every instance must share (replay caches, counters, the change feed) lives in Redis.
   const redisHealth = config.redisUrl ? createDependencyHealth('redis', logger, 'Redis') : undefined;
   const redis = config.redisUrl
-    ? await connectRedis(config.redisUrl, logger, { connectMs: config.timeouts.redisConnect, commandMs: config.timeouts.redisCommand }, redisHealth)
+    ? await connectRedis(config.redisUrl, logger, { connectMs: config.timeouts.redisConnect, commandMs: config.timeouts.redisCommand }, redisHealth, `${config.redisKeyPrefix}service`)
     : undefined;
   // Redis is optional for issuance: its calls fall back to this process's state while it is down.
   const redisGuard = redis && redisHealth ? createRedisGuard(redis, redisHealth, config.timeouts.redisCommand) : undefined;

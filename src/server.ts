@@ -169,8 +169,13 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       server.listen(config.port, config.host, resolve);
     });
     // A cluster worker leaves METRICS_PORT to its primary, which serves every worker's figures there.
+    // If its port is taken, start-up fails: the main listener is closed again, not left serving.
     const metricsServer = config.metricsPort !== undefined && !options.shared
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
+        .catch(async (error: unknown) => {
+          await new Promise((resolve) => server.close(resolve));
+          throw error;
+        })
       : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
     const pruning = startPruneTimer(container.auditPruner, {

@@ -14,7 +14,8 @@ export async function createRedisChangeFeed(
   keyPrefix = 'idb:',
 ): Promise<ChangeFeed> {
   const channel = `${keyPrefix}changes`;
-  const subscriber = redis.duplicate();
+  // Named after its channel, so an operator (or a drill) can tell the subscriber of each deployment.
+  const subscriber = redis.duplicate({ name: channel });
   let live = false;
   let closed = false;
   const { feed, listeners } = remoteFeed('redis', () => live, (text) => redis.publish(channel, text), async () => {

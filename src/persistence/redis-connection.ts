@@ -7,9 +7,11 @@ export const DEFAULT_REDIS_BOUNDS: RedisBounds = { connectMs: 2000, commandMs: 5
 /** Reconnect attempts back off to at most this pause, so a Redis that comes back is used within a second. */
 const MAX_RECONNECT_DELAY_MS = 1000;
 
-function buildClient(url: string, bounds: RedisBounds) {
+function buildClient(url: string, bounds: RedisBounds, name?: string) {
   return createClient({
     url,
+    // CLIENT LIST shows whose connection it is (REDIS_KEY_PREFIX tells deployments apart).
+    ...(name && { name }),
     disableOfflineQueue: true,
     // Every command, the subscriber's too, gives up after REDIS_COMMAND_TIMEOUT: a paused Redis
     // (SIGSTOP, CLIENT PAUSE) keeps its sockets open and would otherwise hold each caller forever.
@@ -63,8 +65,10 @@ export async function connectWithin<C extends { connect(): Promise<unknown>; des
  * callers fall back to this process's own state (redis-fallback.ts). Connection errors feed the
  * dependency's health, which logs once per transition instead of once per reconnect attempt.
  */
-export async function connectRedis(url: string, logger: Logger, bounds: RedisBounds = DEFAULT_REDIS_BOUNDS, health?: DependencyHealth): Promise<RedisConnection> {
-  const client = buildClient(url, bounds);
+export async function connectRedis(
+  url: string, logger: Logger, bounds: RedisBounds = DEFAULT_REDIS_BOUNDS, health?: DependencyHealth, name?: string,
+): Promise<RedisConnection> {
+  const client = buildClient(url, bounds, name);
   await connectWithin(client, url, bounds.connectMs);
   client.on('error', (error: unknown) => (health ? health.failed(error) : logger.warn({ err: error }, 'redis connection error')));
   return client;

@@ -84,7 +84,9 @@ for (const feed of changeFeeds()) {
     let b: TestService;
     // KEY_SYNC_INTERVAL is long, so a key change reaching B quickly can only be the feed's doing.
     // One deployment: the same ISSUER on both (the database records it, and would move admin audiences).
-    const env = { ...feed.env, ISSUER: 'http://identity.test', KEY_SYNC_INTERVAL: '60' };
+    // No lockout: B refuses a client as unknown until its registration arrives, and the polls count
+    // those refusals (shared through Redis) until the failure limit would answer 429 instead.
+    const env = { ...feed.env, ISSUER: 'http://identity.test', KEY_SYNC_INTERVAL: '60', RATE_LIMIT_AUTH_FAILURES: '0' };
     before(async () => {
       a = await startTestService(env);
       b = await startSecondInstance(a, env);

@@ -2,7 +2,6 @@ import { parseSubjectAltNames } from '../../src/tls/subject-alt-names.ts';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { decodeJwt } from 'jose';
-import { freePort } from './free-port.ts';
 import type { IssuedCertificate, Pki } from './pki.ts';
 import { BOOTSTRAP_SECRET, startTestService, type TestService } from './start-app.ts';
 
@@ -171,26 +170,15 @@ export type TlsService = { t: TestService; admin(method: string, path: string, b
  * so the admin API is called over the listener too.
  */
 export async function startTlsService(pki: Pki): Promise<TlsService> {
-  let t: TestService | undefined;
-  // The ISSUER names the port before the service listens on it, so another test process can take it
-  // in between (freePort); only that collision is tried again.
-  for (let attempt = 1; !t; attempt++) {
-    const port = await freePort();
-    try {
-      t = await startTestService({
-        PORT: String(port),
-        ISSUER: `https://127.0.0.1:${port}`,
-        TLS_CERT_FILE: pki.server.certFile,
-        TLS_KEY_FILE: pki.server.keyFile,
-        TLS_CLIENT_CA_FILE: pki.ca1.certFile,
-        TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
-        TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
-        RATE_LIMIT_AUTH_FAILURES: '0',
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3) throw error;
-    }
-  }
+  const t = await startTestService((port) => ({
+    ISSUER: `https://127.0.0.1:${port}`,
+    TLS_CERT_FILE: pki.server.certFile,
+    TLS_KEY_FILE: pki.server.keyFile,
+    TLS_CLIENT_CA_FILE: pki.ca1.certFile,
+    TRUSTED_CLIENT_CERT_PROXIES: '127.0.0.1',
+    TRUSTED_CLIENT_CERT_HEADER: 'x-forwarded-client-cert',
+    RATE_LIMIT_AUTH_FAILURES: '0',
+  }));
   const basic = Buffer.from(`${encodeURIComponent(t.config.bootstrapAdmin.clientId)}:${encodeURIComponent(BOOTSTRAP_SECRET)}`).toString('base64');
   const issued = await tlsToken(t, pki.ca1.certPem, undefined, {}, { headers: { authorization: `Basic ${basic}` } });
   assert.equal(issued.status, 200, issued.text);

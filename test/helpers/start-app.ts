@@ -21,9 +21,13 @@ export type RegisteredClient = { clientId: string; secret: string; body: Record<
 /**
  * The real service on a free port of 127.0.0.1, on a fresh database (test-database.ts), with its
  * log lines captured for inspection. `env` overrides configuration exactly as environment
- * variables would. Always call stop() (it also drops the database).
+ * variables would; it may be built from the port, to name it in an ISSUER, or pick ports of its own.
+ * Always call stop() (it also drops the database).
  */
-export async function startTestService(env: Record<string, string> = {}, shared?: { database: TestDatabase; keysDir: string; migrate?: boolean }) {
+export async function startTestService(
+  env: Record<string, string> | ((port: number) => Record<string, string> | Promise<Record<string, string>>) = {},
+  shared?: { database: TestDatabase; keysDir: string; migrate?: boolean },
+) {
   // Several instances of one deployment share a database and a key-encryption key (keysDir).
   const database: TestDatabase = shared?.database ?? await createTestDatabase();
   const ownsDatabase = !shared;
@@ -35,8 +39,7 @@ export async function startTestService(env: Record<string, string> = {}, shared?
       done();
     },
   });
-  const port = await freePort();
-  const config: Config = loadConfig({
+  const configFor = async (port: number): Promise<Config> => loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
     ISSUER: `http://127.0.0.1:${port}`,
@@ -47,17 +50,27 @@ export async function startTestService(env: Record<string, string> = {}, shared?
     LOG_LEVEL: 'debug',
     // Most suites count one token.denied row per refusal; the flood aggregation has its own tests.
     AUDIT_DENIAL_WINDOW: '0',
-    ...env,
+    ...(typeof env === 'function' ? await env(port) : env),
   });
   const clock = createTestClock();
+  let config: Config;
   let service: RunningService;
-  try {
-    // A second instance running beside the first on one SQLite file cannot migrate (the schema engine
-    // locks the file), nor needs to: such callers say migrate: false.
-    service = await startService(config, createLogger(config.logLevel, sink), clock, { migrate: shared?.migrate ?? true });
-  } catch (error) {
-    if (ownsDatabase) await database.drop();
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    config = await configFor(port);
+    try {
+      // A second instance running beside the first on one SQLite file cannot migrate (the schema engine
+      // locks the file), nor needs to: such callers say migrate: false.
+      service = await startService(config, createLogger(config.logLevel, sink), clock, { migrate: shared?.migrate ?? true });
+      break;
+    } catch (error) {
+      // The port was free when it was picked, but the ISSUER must name it before the service binds it,
+      // and a test file running beside this one can take it meanwhile: other ports, then (an `env`
+      // built by a function picks its own again, such as a METRICS_PORT).
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 3) continue;
+      if (ownsDatabase) await database.drop();
+      throw error;
+    }
   }
   const agent = request(service.url);
 

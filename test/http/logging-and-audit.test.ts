@@ -63,7 +63,7 @@ function basicValue(clientId: string, secret: string): string {
 async function requestLines(t: TestService, requestId: string): Promise<Record<string, unknown>[]> {
   const find = () => t.logLines.map((line) => JSON.parse(line) as Record<string, unknown>)
     .filter((entry) => (entry.req as { id?: string } | undefined)?.id === requestId);
-  for (let i = 0; i < 50 && find().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 250 && find().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   return find();
 }
 

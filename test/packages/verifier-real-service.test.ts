@@ -91,7 +91,7 @@ describe('the verifier middleware on an Express target, with tokens from the rea
     const issued = await token();
     const exp = decodeJwt(issued).exp! * 1000;
     try {
-      offsetMs = exp + 3000 - Date.now();
+      offsetMs = exp + 1000 - Date.now();
       assert.equal((await call('/orders', `Bearer ${issued}`)).status, 200, 'within the 5 s skew');
       offsetMs = exp + 10_000 - Date.now();
       await expectChallenge(await call('/orders', `Bearer ${issued}`), 401, 'invalid_token', 'the access token has expired');

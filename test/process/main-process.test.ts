@@ -278,9 +278,16 @@ async function connectionRefusedWithin(port: number, timeoutMs: number): Promise
  * it finishes, so probe instead: the listener accepts connections in arrival order, so once a later
  * connection is answered, the earlier one has been accepted and its headers read.
  */
+/**
+ * The half-sent request was on the wire before these probes: once the service has answered a few
+ * of them, on turns of its event loop after the one that could read it, it has read its headers.
+ */
 async function waitForInFlight(service: ServiceProcess, port: number): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-  assert.equal(res.status, 200);
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(res.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   assert.equal(service.child.exitCode, null);
 }
 

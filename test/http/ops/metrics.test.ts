@@ -31,7 +31,7 @@ describe('METRICS_PORT', () => {
   let t: TestService;
   let metricsUrl: string;
   before(async () => {
-    t = await startTestService({ METRICS_PORT: String(await freePort()) });
+    t = await startTestService(async () => ({ METRICS_PORT: String(await freePort()) }));
     metricsUrl = `http://127.0.0.1:${t.service.metricsPort}/metrics`;
   });
   after(() => t.stop());

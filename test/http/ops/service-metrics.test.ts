@@ -15,7 +15,7 @@ describe('metrics an operator acts on (METRICS_PORT)', () => {
   const scrape = async () => (await fetch(metricsUrl)).text();
 
   before(async () => {
-    t = await startTestService({ METRICS_PORT: String(await freePort()), METRICS_TOP_CLIENTS: '2', RATE_LIMIT_TOKEN_PER_CLIENT: '3', RATE_LIMIT_AUTH_FAILURES: '0' });
+    t = await startTestService(async () => ({ METRICS_PORT: String(await freePort()), METRICS_TOP_CLIENTS: '2', RATE_LIMIT_TOKEN_PER_CLIENT: '3', RATE_LIMIT_AUTH_FAILURES: '0' }));
     metricsUrl = `http://127.0.0.1:${t.service.metricsPort}/metrics`;
     clients = [];
     for (const id of ['c-one', 'c-two', 'c-three']) clients.push(await t.registerClient({ client_id: id }));

