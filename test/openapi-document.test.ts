@@ -156,6 +156,8 @@ test('self-check: a client secret never validates outside the registration respo
     scope: 'orders:read',
     audience: ['https://orders.example'],
     access_token_ttl: null,
+    token_quota_per_hour: null,
+    token_quota_per_day: 0,
     subject: 'orders',
     jwks: null,
     jwks_uri: null,

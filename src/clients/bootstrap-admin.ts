@@ -19,6 +19,8 @@ export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
     scopes: [...ADMIN_SCOPES],
     audience: [config.adminAudience],
     accessTokenTtl: null,
+    tokenQuotaPerHour: null,
+    tokenQuotaPerDay: null,
     subject: clientId,
     jwks: null,
     jwksUri: null,

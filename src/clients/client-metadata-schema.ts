@@ -44,6 +44,8 @@ function buildFields(rules: MetadataRules) {
       'must be space-delimited scope tokens (RFC 6749 §3.3)'),
     audience: z.array(audienceEntry).max(20).refine((v) => new Set(v).size === v.length, 'must not repeat an audience'),
     access_token_ttl: z.number().int().min(1).max(rules.maxAccessTokenTtl, `must not exceed MAX_ACCESS_TOKEN_TTL (${rules.maxAccessTokenTtl})`),
+    token_quota_per_hour: tokenQuota(),
+    token_quota_per_day: tokenQuota(),
     subject: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
     token_exchange: tokenExchangePolicy(rules).nullable(),
     introspection: z.boolean(),
@@ -53,6 +55,9 @@ function buildFields(rules: MetadataRules) {
 }
 
 const unique = (v: readonly string[]) => new Set(v).size === v.length;
+
+/** Tokens per window; 0 exempts the client from the deployment's quota; null (in a PATCH) goes back to it. */
+const tokenQuota = () => z.number().int('must be a whole number of tokens').min(0).max(1_000_000_000).nullable();
 
 /**
  * RFC 8693 exchange policy. Exchanged tokens never reach the admin API: an admin scope or the admin
@@ -112,6 +117,8 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     scope: f.scope.default(''),
     audience: f.audience.default([]),
     access_token_ttl: f.access_token_ttl.optional(),
+    token_quota_per_hour: f.token_quota_per_hour.optional(),
+    token_quota_per_day: f.token_quota_per_day.optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
     introspection: f.introspection.default(false),
@@ -125,6 +132,8 @@ export function createClientMetadataSchemas(rules: MetadataRules) {
     scope: f.scope.optional(),
     audience: f.audience.optional(),
     access_token_ttl: f.access_token_ttl.nullable().optional(),
+    token_quota_per_hour: f.token_quota_per_hour.optional(),
+    token_quota_per_day: f.token_quota_per_day.optional(),
     subject: f.subject.optional(),
     token_exchange: f.token_exchange.optional(),
     introspection: f.introspection.optional(),

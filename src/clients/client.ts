@@ -43,6 +43,12 @@ export type Client = {
   scopes: string[];
   audience: string[];
   accessTokenTtl: number | null;
+  /**
+   * Issuance quotas of this client, tokens per hour and per day: null follows the deployment's
+   * TOKEN_QUOTA_PER_HOUR / TOKEN_QUOTA_PER_DAY, 0 means none.
+   */
+  tokenQuotaPerHour: number | null;
+  tokenQuotaPerDay: number | null;
   subject: string;
   jwks: JSONWebKeySet | null;
   jwksUri: string | null;

@@ -107,7 +107,8 @@ export function createTokenEndpoint(deps: TokenEndpointDeps) {
     const authenticated = await deps.authenticateClient(req, credentials, attempt);
     const wait = await deps.limits.issued(authenticated.client.clientId);
     if (wait !== undefined) throw new RateLimited('too many token requests for this client; retry later', { reason: 'rate_limited', retryAfterSeconds: wait });
-    const over = deps.quota && await deps.quota(authenticated.client.clientId);
+    const counting = deps.quota?.(authenticated.client);
+    const over = counting && await counting;
     if (over) {
       throw new RateLimited(`the client has used its token quota for this ${over.window}; reuse the tokens it holds until they expire`, {
         reason: 'quota_exceeded', retryAfterSeconds: over.retryAfterSeconds,

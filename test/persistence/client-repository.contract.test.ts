@@ -41,6 +41,8 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
     scopes: ['orders:read'],
     audience: ['https://orders.internal'],
     accessTokenTtl: null,
+    tokenQuotaPerHour: null,
+    tokenQuotaPerDay: null,
     subject: clientId,
     tokenEndpointAuthSigningAlg: null,
     jwks: null,
@@ -86,7 +88,7 @@ export function clientRepositoryContract(fixture: () => RepositoryFixture): void
       assert.ok(updatedAt.getTime() >= createdAt.getTime());
     });
 
-    it('stores every field as given: several audiences, no scopes, jwks, certificate subject, TTL, disabled', async () => {
+    it('stores every field as given: several audiences, no scopes, jwks, certificate subject, TTL, quotas, disabled', async () => {
       const { clients } = fixture();
       const client = newClient({
         clientName: 'Ünïcode name',
@@ -94,6 +96,8 @@ export function clientRepositoryContract(fixture: () => RepositoryFixture): void
         scopes: [],
         audience: ['https://orders.internal', 'urn:example:billing'],
         accessTokenTtl: 600,
+        tokenQuotaPerHour: 0,
+        tokenQuotaPerDay: 1_000_000_000,
         subject: uniqueId('spiffe://cluster.local/ns/shop/sa/orders'),
         jwks: { keys: [{ kty: 'EC', crv: 'P-256', kid: 'e1', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] },
         jwksUri: null,
@@ -145,13 +149,15 @@ export function clientRepositoryContract(fixture: () => RepositoryFixture): void
 
     it('updates the given fields only, and returns the client', async () => {
       const { clients } = fixture();
-      const client = newClient({ accessTokenTtl: 300 });
+      const client = newClient({ accessTokenTtl: 300, tokenQuotaPerHour: 5 });
       const inserted = await clients.insert(client, undefined);
       await new Promise((resolve) => setTimeout(resolve, 5));
-      const updated = await clients.update(client.clientId, { disabled: true, scopes: ['orders:read', 'orders:write'], accessTokenTtl: null });
+      const updated = await clients.update(client.clientId, { disabled: true, scopes: ['orders:read', 'orders:write'], accessTokenTtl: null, tokenQuotaPerHour: null, tokenQuotaPerDay: 7 });
       assert.equal(updated.disabled, true);
       assert.deepEqual(updated.scopes, ['orders:read', 'orders:write']);
       assert.equal(updated.accessTokenTtl, null);
+      assert.equal(updated.tokenQuotaPerHour, null);
+      assert.equal(updated.tokenQuotaPerDay, 7);
       assert.equal(updated.clientName, client.clientName);
       assert.deepEqual(updated.audience, client.audience);
       assert.equal(updated.createdAt.getTime(), inserted.createdAt.getTime());

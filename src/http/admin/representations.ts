@@ -14,6 +14,8 @@ export function clientRepresentation(c: Client) {
     scope: c.scopes.join(' '),
     audience: c.audience,
     access_token_ttl: c.accessTokenTtl,
+    token_quota_per_hour: c.tokenQuotaPerHour,
+    token_quota_per_day: c.tokenQuotaPerDay,
     subject: c.subject,
     jwks: c.jwks,
     jwks_uri: c.jwksUri,

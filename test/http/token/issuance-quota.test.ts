@@ -34,6 +34,53 @@ describe('issuance quotas per client (one instance) and the token-reuse view', (
     assert.equal((await token(t, other.clientId, 'wrong')).status, 401);
   });
 
+  it('counts a client against its own quota where it has one: smaller, or 0 for none; null follows the deployment\'s again', async () => {
+    const admin = `Bearer ${await t.adminToken()}`;
+    const tight = await t.registerClient({ client_id: 'c-own-quota', token_quota_per_hour: 1 });
+    assert.equal(tight.body.token_quota_per_hour, 1);
+    assert.equal(tight.body.token_quota_per_day, null);
+    const exempt = await t.registerClient({ client_id: 'c-no-quota', token_quota_per_hour: 0, token_quota_per_day: 0 });
+    const statuses = async (c: { clientId: string; secret: string }, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await token(t, c.clientId, c.secret)).status);
+      return out;
+    };
+    assert.deepEqual(await statuses(tight, 2), [200, 429]);
+    assert.deepEqual(await statuses(exempt, 6), [200, 200, 200, 200, 200, 200], 'past the deployment\'s 3 per hour');
+    // Back to the deployment's 3 per hour: the token already counted stays counted.
+    const reset = await t.agent.patch('/admin/clients/c-own-quota').set('authorization', admin).send({ token_quota_per_hour: null });
+    assert.equal(reset.status, 200, reset.text);
+    expectMatchesOpenApi(reset, 'PATCH', '/admin/clients/{client_id}');
+    assert.equal(reset.body.token_quota_per_hour, null);
+    assert.deepEqual(await statuses(tight, 3), [200, 200, 429]);
+    // An exempt client's tokens were not counted: a daily quota of 1 set now allows one more, and
+    // the refusal names its window.
+    const daily = await t.agent.patch('/admin/clients/c-no-quota').set('authorization', admin).send({ token_quota_per_day: 1 });
+    assert.equal(daily.status, 200, daily.text);
+    assert.equal((await token(t, exempt.clientId, exempt.secret)).status, 200);
+    const over = await token(t, exempt.clientId, exempt.secret);
+    assert.equal(over.status, 429);
+    assert.match(over.body.error_description, /quota for this day/);
+  });
+
+  it('refuses a quota that is not a whole number of tokens from 0 to 10^9, naming the field', async () => {
+    const admin = `Bearer ${await t.adminToken()}`;
+    for (const [field, value] of [
+      ['token_quota_per_hour', -1], ['token_quota_per_hour', 1.5], ['token_quota_per_day', '5'], ['token_quota_per_day', 1e10], ['token_quota_per_hour', true],
+    ] as const) {
+      const res = await t.agent.post('/admin/clients').set('authorization', admin)
+        .send({ client_name: 'bad quota', scope: 'orders:read', audience: ['https://orders.internal'], [field]: value });
+      assert.equal(res.status, 400, `${field}=${JSON.stringify(value)}: ${res.text}`);
+      assert.match(res.headers['content-type'] ?? '', /application\/problem\+json/);
+      assert.deepEqual(res.body.invalid_params.map((p: { name: string }) => p.name), [field]);
+    }
+    const patch = await t.agent.patch('/admin/clients/c-quota-other').set('authorization', admin).send({ token_quota_per_day: -5 });
+    assert.equal(patch.status, 400, patch.text);
+    assert.deepEqual(patch.body.invalid_params.map((p: { name: string }) => p.name), ['token_quota_per_day']);
+    const unchanged = await t.agent.get('/admin/clients/c-quota-other').set('authorization', admin);
+    assert.equal(unchanged.body.token_quota_per_day, null);
+  });
+
   it('lists the clients that ask for a new token on every call, per token lifetime', async () => {
     const c = await t.registerClient({ client_id: 'c-nocache', access_token_ttl: 600 });
     for (let i = 0; i < 3; i++) assert.equal((await token(t, c.clientId, c.secret)).status, 200);
@@ -48,6 +95,29 @@ describe('issuance quotas per client (one instance) and the token-reuse view', (
     const bad = await t.agent.get('/admin/audit/token-reuse').query({ window: 'forever' }).set('authorization', admin);
     assert.equal(bad.status, 400);
     assert.ok(bad.body.invalid_params.some((p: { name: string }) => p.name === 'window'));
+  });
+});
+
+describe('a client\'s own issuance quota where the deployment sets none', () => {
+  let t: TestService;
+  before(async () => {
+    t = await startTestService();
+  });
+  after(() => t?.stop());
+
+  it('applies it to that client only, and takes a refused request back out of the count', async () => {
+    const limited = await t.registerClient({ client_id: 'c-limited', token_quota_per_day: 2 });
+    const free = await t.registerClient({ client_id: 'c-free' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await token(t, limited.clientId, limited.secret)).status);
+    assert.deepEqual(statuses, [200, 200, 429, 429]);
+    const [denied] = await t.auditEvents({ type: 'token.denied', clientId: limited.clientId });
+    assert.equal(denied?.reason, 'quota_exceeded');
+    for (let i = 0; i < 4; i++) assert.equal((await token(t, free.clientId, free.secret)).status, 200);
+    // Raised to 3: the two refusals were not counted, so one more token is issued.
+    const res = await t.agent.patch('/admin/clients/c-limited').set('authorization', `Bearer ${await t.adminToken()}`).send({ token_quota_per_day: 3 });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual([(await token(t, limited.clientId, limited.secret)).status, (await token(t, limited.clientId, limited.secret)).status], [200, 429]);
   });
 });
 

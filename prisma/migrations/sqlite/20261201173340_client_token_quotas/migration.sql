@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Client" ADD COLUMN "tokenQuotaPerDay" INTEGER;
+ALTER TABLE "Client" ADD COLUMN "tokenQuotaPerHour" INTEGER;
