@@ -18,6 +18,7 @@ import type { Config } from './config/load-config.ts';
 import { SIGNING_ALGS } from './config/config-schema.ts';
 import { createClientCertificateReader } from './http/middleware/client-certificate.ts';
 import { registerDependencyMetrics } from './http/ops/dependency-metrics.ts';
+import { registerFeedMetrics } from './http/ops/feed-metrics.ts';
 import { createMetrics, type Metrics } from './http/ops/metrics.ts';
 import { auditEventRepresentation } from './http/admin/representations.ts';
 import type { StoredAuditEvent } from './audit/audit-event.ts';
@@ -204,6 +205,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
   late.metrics = metrics;
   const dependencies = redisHealth ? [databaseHealth, redisHealth] : [databaseHealth];
   registerDependencyMetrics(metrics.registry, dependencies);
+  registerFeedMetrics(metrics.registry, feed);
   const denials = config.audit.denialWindow > 0
     ? createDenialAggregator({
       windowMs: config.audit.denialWindow * 1000,

@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+
 /**
  * What changed in the database, as far as in-memory views care: a client (its registration,
  * secrets or state), the signing-key set, the trusted issuers, or a revocation (RFC 7009): one token
@@ -34,6 +37,21 @@ export interface ChangeFeed {
   publish(changes: readonly Change[]): Promise<void>;
   subscribe(listener: ChangeListener): void;
   close(): Promise<void>;
+  /** A feed between instances probes its own delivery (feed-probe below); in-process feeds have nothing to measure. */
+  readonly probe?: FeedProbe;
+}
+
+/**
+ * What a feed between instances knows of its own delivery: every few seconds it publishes a probe
+ * and times how long the probe takes to come back to it over the feed, as long as any change
+ * takes to reach the other instances. Measured on this process's own monotonic clock, so the
+ * clocks of the hosts do not enter it.
+ */
+export interface FeedProbe {
+  /** Called with each probe's round trip, in seconds. */
+  onEcho(listener: (seconds: number) => void): void;
+  /** Seconds since a probe last came back; undefined until the first one. It grows when the feed delivers nothing, live or not. */
+  secondsSinceEcho(): number | undefined;
 }
 
 /**
@@ -92,23 +110,72 @@ export function createListenerSet() {
   return set;
 }
 
+/** How often a feed between instances sends a probe of its own delivery. */
+export const PROBE_INTERVAL_MS = 5_000;
+/** A probe that has not come back by then is forgotten (the age of the last echo shows the loss). */
+const PROBE_FORGET_MS = 60_000;
+const PROBE = /^p (\S+) (\d{1,15})$/;
+
 /**
  * A feed that carries changes to other instances with `send`: this instance's listeners get each
- * change first, at once (the admin call that made it returns after this), then the others.
+ * change first, at once (the admin call that made it returns after this), then the others. The
+ * feed passes what arrives to `received`, which also answers the feed's probes: `p <instance> <n>`,
+ * a code instances of earlier versions ignore, so a rolling deploy can mix them.
  */
-export function remoteFeed(name: string, isLive: () => boolean, send: (text: string) => Promise<unknown>, close: () => Promise<void>) {
-  const listeners = createListenerSet();
+export function remoteFeed(name: string, isLive: () => boolean, send: (text: string) => Promise<unknown>, close: () => Promise<void>, probeMs = PROBE_INTERVAL_MS) {
+  const set = createListenerSet();
+  const instance = randomBytes(9).toString('base64url');
+  const pending = new Map<number, number>();
+  const echoListeners: Array<(seconds: number) => void> = [];
+  let sequence = 0;
+  let lastEcho: number | undefined;
+
+  function sendProbe(): void {
+    if (!isLive()) return;
+    const now = performance.now();
+    for (const [n, sentAt] of pending) if (now - sentAt > PROBE_FORGET_MS) pending.delete(n);
+    sequence += 1;
+    pending.set(sequence, now);
+    send(`p ${instance} ${sequence}`).catch(() => undefined); // a failed send is a probe that never comes back
+  }
+  const timer = setInterval(sendProbe, probeMs);
+  timer.unref();
+
+  // Back on line: probe at once, so the first figure does not wait for the interval.
+  const listeners = { ...set, reset(live: boolean) { set.reset(live); if (live) sendProbe(); } };
   const feed: ChangeFeed = {
     name,
     get live() {
       return isLive();
     },
     async publish(changes) {
-      for (const change of changes) listeners.changed(change);
+      for (const change of changes) set.changed(change);
       for (const change of changes) await send(encodeChange(change));
     },
-    subscribe: (listener) => listeners.add(listener),
-    close,
+    subscribe: (listener) => set.add(listener),
+    async close() {
+      clearInterval(timer);
+      await close();
+    },
+    probe: {
+      onEcho: (listener) => void echoListeners.push(listener),
+      secondsSinceEcho: () => (lastEcho === undefined ? undefined : (performance.now() - lastEcho) / 1000),
+    },
   };
-  return { feed, listeners };
+
+  function received(text: string): void {
+    const probe = PROBE.exec(text);
+    if (!probe) {
+      const change = decodeChange(text);
+      if (change) set.changed(change);
+      return;
+    }
+    // Other instances' probes are theirs to time.
+    const sentAt = probe[1] === instance ? pending.get(Number(probe[2])) : undefined;
+    if (sentAt === undefined) return;
+    pending.delete(Number(probe[2]));
+    lastEcho = performance.now();
+    for (const l of echoListeners) l((lastEcho - sentAt) / 1000);
+  }
+  return { feed, listeners, received };
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
-import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
+import { remoteFeed, type ChangeFeed } from './change-feed.ts';
 
 const CHANNEL = 'identity_backend_changes';
 /** How often the listening connection proves it is alive: a connection that died silently delivers nothing. */
@@ -29,7 +29,7 @@ export async function createPostgresChangeFeed(opts: PostgresChangeFeedOptions):
   let attempt = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
-  const { feed, listeners } = remoteFeed('postgresql', () => live, (text) => opts.notify(CHANNEL, text), async () => {
+  const { feed, listeners, received } = remoteFeed('postgresql', () => live, (text) => opts.notify(CHANNEL, text), async () => {
     closed = true;
     clearTimeout(reconnectTimer);
     clearInterval(heartbeat);
@@ -76,8 +76,7 @@ export async function createPostgresChangeFeed(opts: PostgresChangeFeedOptions):
     c.on('error', () => drop(c));
     c.on('end', () => drop(c));
     c.on('notification', (message) => {
-      const change = message.channel === CHANNEL && message.payload ? decodeChange(message.payload) : undefined;
-      if (change) listeners.changed(change);
+      if (message.channel === CHANNEL && message.payload) received(message.payload);
     });
     try {
       client = c;

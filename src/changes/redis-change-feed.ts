@@ -1,6 +1,6 @@
 import { connectWithin, type RedisConnection } from '../persistence/redis-connection.ts';
 import type { Logger } from '../shared/logger.ts';
-import { decodeChange, remoteFeed, type ChangeFeed } from './change-feed.ts';
+import { remoteFeed, type ChangeFeed } from './change-feed.ts';
 
 /**
  * Redis pub/sub on a duplicate of the service's connection (a subscribed connection can do
@@ -18,7 +18,7 @@ export async function createRedisChangeFeed(
   const subscriber = redis.duplicate({ name: channel });
   let live = false;
   let closed = false;
-  const { feed, listeners } = remoteFeed('redis', () => live, (text) => redis.publish(channel, text), async () => {
+  const { feed, listeners, received } = remoteFeed('redis', () => live, (text) => redis.publish(channel, text), async () => {
     closed = true;
     if (subscriber.isOpen) await subscriber.close().catch(() => undefined);
   });
@@ -35,10 +35,7 @@ export async function createRedisChangeFeed(
   // 'ready' comes before the subscription is restored; the resubscribe is Redis client's own.
   subscriber.on('ready', () => setTimeout(() => subscriber.isReady && setLive(true), 0));
   await connectWithin(subscriber, bound.url, bound.connectMs);
-  await subscriber.subscribe(channel, (message) => {
-    const change = decodeChange(message);
-    if (change) listeners.changed(change);
-  });
+  await subscriber.subscribe(channel, received);
   setLive(true);
   return feed;
 }
