@@ -19,8 +19,11 @@ export function bootstrapAdminClient(config: BootstrapConfig): NewClient {
     scopes: [...ADMIN_SCOPES],
     audience: [config.adminAudience],
     accessTokenTtl: null,
-    tokenQuotaPerHour: null,
-    tokenQuotaPerDay: null,
+    // Exempt from TOKEN_QUOTA_PER_*: a quota is for service clients that do not reuse their tokens;
+    // held to one, an admin script fetching a token per call would shut the admin API out for the
+    // day. Its per-client rate limit still applies. PATCH can set quotas on it like on any client.
+    tokenQuotaPerHour: 0,
+    tokenQuotaPerDay: 0,
     subject: clientId,
     jwks: null,
     jwksUri: null,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { expectMatchesOpenApi } from '../../helpers/openapi.ts';
-import { startTestService, type TestService } from '../../helpers/start-app.ts';
+import { BOOTSTRAP_SECRET, startTestService, type TestService } from '../../helpers/start-app.ts';
 import { testDatabaseProvider } from '../../helpers/test-database.ts';
 import { redisTestEnv, startSecondInstance } from '../../helpers/two-instances.ts';
 
@@ -79,6 +79,15 @@ describe('issuance quotas per client (one instance) and the token-reuse view', (
     assert.deepEqual(patch.body.invalid_params.map((p: { name: string }) => p.name), ['token_quota_per_day']);
     const unchanged = await t.agent.get('/admin/clients/c-quota-other').set('authorization', admin);
     assert.equal(unchanged.body.token_quota_per_day, null);
+  });
+
+  it('exempts the bootstrap administrator created at first start, and can hold it to a quota like any client', async () => {
+    const admin = await t.agent.get(`/admin/clients/${t.config.bootstrapAdmin.clientId}`).set('authorization', `Bearer ${await t.adminToken()}`);
+    assert.equal(admin.status, 200, admin.text);
+    assert.deepEqual([admin.body.token_quota_per_hour, admin.body.token_quota_per_day], [0, 0]);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await token(t, t.config.bootstrapAdmin.clientId, BOOTSTRAP_SECRET)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200], 'past the deployment\'s 3 per hour');
   });
 
   it('lists the clients that ask for a new token on every call, per token lifetime', async () => {
