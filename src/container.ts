@@ -5,7 +5,7 @@ import { createAuditWriteState } from './audit/audit-write-state.ts';
 import { createDenialAggregator } from './audit/denial-aggregator.ts';
 import { verifyAuditChain, type VerifyProgress } from './audit/verify-audit-chain.ts';
 import type { ChangeFeed } from './changes/change-feed.ts';
-import { createLocalChangeFeed } from './changes/local-change-feed.ts';
+import { createLocalChangeFeed, type ClusterLink } from './changes/local-change-feed.ts';
 import { createPostgresChangeFeed } from './changes/postgres-change-feed.ts';
 import { createRedisChangeFeed } from './changes/redis-change-feed.ts';
 import { createSqliteChangeSignal } from './changes/sqlite-change-signal.ts';
@@ -69,7 +69,7 @@ import { createDpopProofChecker, createDpopVerifier } from './tokens/dpop.ts';
  * What the workers of one process share through their primary (cluster mode): window counters when
  * there is no Redis, change notifications when there is neither PostgreSQL nor Redis, and metrics.
  */
-export type ProcessShared = { counter: WindowCounterStore; ipc: Pick<NodeJS.Process, 'send' | 'on' | 'off'>; clusterMetrics(): Promise<string> };
+export type ProcessShared = { counter: WindowCounterStore; cluster: ClusterLink; clusterMetrics(): Promise<string> };
 
 /**
  * Revocations: every instance re-reads them every REFRESH (the net under a change lost in transit),
@@ -125,7 +125,7 @@ export async function createContainer(config: Config, logger: Logger, clock: Clo
       },
       logger,
     })
-    : redis ? await createRedisChangeFeed(redis, logger, { url: config.redisUrl!, connectMs: config.timeouts.redisConnect }, config.redisKeyPrefix) : createLocalChangeFeed(shared?.ipc);
+    : redis ? await createRedisChangeFeed(redis, logger, { url: config.redisUrl!, connectMs: config.timeouts.redisConnect }, config.redisKeyPrefix) : createLocalChangeFeed(shared?.cluster);
   uow.onCommit((changes) => feed.publish(changes));
   const directory = createClientDirectory({
     load: (id) => uow.stores.clients.findForAuthentication(id),

@@ -76,7 +76,14 @@ async function serve(config: Config, logger: Logger, worker: boolean): Promise<v
   const ask = worker ? createPrimaryClient() : undefined;
   try {
     service = await startService(config, logger, undefined, ask
-      ? { migrate: false, shared: { counter: createIpcWindowCounter(ask), ipc: process, clusterMetrics: () => ask<string>({ op: 'metrics' }) } }
+      ? {
+        migrate: false,
+        shared: {
+          counter: createIpcWindowCounter(ask),
+          cluster: { channel: process, relay: (change: string) => ask({ op: 'change.relay', change }) },
+          clusterMetrics: () => ask<string>({ op: 'metrics' }),
+        },
+      }
       : {});
   } finally {
     started();

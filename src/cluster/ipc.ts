@@ -2,13 +2,16 @@ import { StorageUnavailable } from '../shared/errors.ts';
 import type { WindowCounterStore } from '../limits/window-counter.ts';
 
 /**
- * What workers ask their primary (cluster mode): the shared window counters and the aggregated
- * metrics. Requests carry keys and numbers only, never a secret.
+ * What workers ask their primary (cluster mode): the shared window counters, the aggregated
+ * metrics and the relay of a change. Requests carry keys, numbers and encoded changes (identifiers
+ * and times) only, never a secret.
  */
 export type PrimaryRequest =
   | { type: 'identity-backend:request'; id: number; op: 'counter.hit'; key: string; windowMs: number }
   | { type: 'identity-backend:request'; id: number; op: 'counter.undo' | 'counter.reset'; key: string }
-  | { type: 'identity-backend:request'; id: number; op: 'metrics' };
+  | { type: 'identity-backend:request'; id: number; op: 'metrics' }
+  /** A committed change for every other worker; answered once it is on their channels (local-change-feed.ts). */
+  | { type: 'identity-backend:request'; id: number; op: 'change.relay'; change: string };
 
 export type PrimaryReply = { type: 'identity-backend:reply'; id: number; result?: unknown; error?: string };
 

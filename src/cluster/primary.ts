@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { isChangeMessage } from '../changes/local-change-feed.ts';
+import type { ChangeMessage } from '../changes/local-change-feed.ts';
 import { createMemoryWindowCounter } from '../limits/window-counter.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PrimaryReply, PrimaryRequest } from './ipc.ts';
@@ -35,23 +35,30 @@ export function startPrimary(opts: { workers: number; logger: Logger; onListenin
     return worker;
   }
 
-  async function answer(request: PrimaryRequest): Promise<unknown> {
+  /**
+   * The change goes on every other worker's channel before the reply goes back: a connection the
+   * primary hands a worker after the admin call has answered comes behind it on the same channel, so
+   * no worker serves a request from before the change once the caller has seen it made.
+   */
+  function relay(from: Worker, change: string): void {
+    const message: ChangeMessage = { type: 'identity-backend:change', change };
+    for (const other of Object.values(cluster.workers ?? {})) if (other && other !== from && other.isConnected()) other.send(message);
+  }
+
+  async function answer(worker: Worker, request: PrimaryRequest): Promise<unknown> {
     switch (request.op) {
       case 'counter.hit': return counter.hit(request.key, request.windowMs);
       case 'counter.undo': return counter.undo(request.key);
       case 'counter.reset': return counter.reset(request.key);
       case 'metrics': return metrics.clusterMetrics();
+      case 'change.relay': return relay(worker, request.change);
     }
   }
 
   cluster.on('message', (worker, message: unknown) => {
-    if (isChangeMessage(message)) {
-      for (const other of Object.values(cluster.workers ?? {})) if (other && other !== worker && other.isConnected()) other.send(message);
-      return;
-    }
     const request = message as PrimaryRequest;
     if (request?.type !== 'identity-backend:request') return;
-    answer(request).then(
+    answer(worker, request).then(
       (result) => worker.isConnected() && worker.send({ type: 'identity-backend:reply', id: request.id, result } satisfies PrimaryReply),
       (error: unknown) => worker.isConnected() && worker.send({ type: 'identity-backend:reply', id: request.id, error: String((error as Error)?.message ?? error) } satisfies PrimaryReply),
     );
