@@ -21,6 +21,14 @@ export function positiveInteger(name: string, text: string | undefined): number 
   return Number(text);
 }
 
+/** A token quota: a whole number of tokens (0 = none for this client), or "default" (null: the deployment's). */
+export function quotaOption(name: string, text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'default') return null;
+  if (!/^(0|[1-9]\d{0,8}|1000000000)$/.test(text)) throw new UsageError(`${name}: expected a whole number of tokens from 0 to 1000000000, or default, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 /** A JSON object from an option's text, or from a file when the text is @path. */
 export function jsonObjectOption(name: string, text: string | undefined): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;

@@ -110,6 +110,14 @@ describe('identity-backend command line against a running service (admin API)', 
     assertOneLineFailure(await cli(['clients', 'update', clientId]), 2, /^identity-backend: clients update: nothing to change/);
   });
 
+  it('clients create and update set a client\'s own token quotas; default goes back to the deployment\'s, a bad value is a usage error', async () => {
+    const created = jsonOf(await cli(['--json', 'clients', 'create', 'cli-quota', '--audience', 'https://orders.internal', '--quota-per-hour', '0', '--quota-per-day', '500']));
+    assert.deepEqual([created.token_quota_per_hour, created.token_quota_per_day], [0, 500]);
+    const updated = jsonOf(await cli(['--json', 'clients', 'update', 'cli-quota', '--quota-per-day', 'default']));
+    assert.deepEqual([updated.token_quota_per_hour, updated.token_quota_per_day], [0, null]);
+    assertOneLineFailure(await cli(['clients', 'update', 'cli-quota', '--quota-per-hour', '-3']), 2, /^identity-backend: .*--quota-per-hour: expected a whole number of tokens from 0/);
+  });
+
   it('clients rotate-secret prints the new secret alone; without --grace the old one stops, with --grace it keeps working', async () => {
     const { clientId, secret: first } = await t.registerClient();
     const rotated = await cli(['clients', 'rotate-secret', clientId]);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { Act, CliContext } from '../cli-context.ts';
 import { UsageError } from '../exit-codes.ts';
-import { collect, durationOption, jsonObjectOption, positiveInteger } from '../options.ts';
+import { collect, durationOption, jsonObjectOption, positiveInteger, quotaOption } from '../options.ts';
 import { fieldLines, show, table } from '../output.ts';
 
 type Client = Record<string, unknown> & { client_id: string; client_secret?: string };
@@ -9,6 +9,7 @@ type Page = { items: Client[]; next_cursor: string | null };
 
 type MetadataFlags = {
   name?: string; scope?: string[]; audience?: string[]; authMethod?: string; grantType?: string[]; ttl?: string; subject?: string;
+  quotaPerHour?: string; quotaPerDay?: string;
   jwksUri?: string; jwksFile?: string; signingAlg?: string; tlsSubjectDn?: string; tlsSanDns?: string; tlsSanUri?: string;
   tlsSanIp?: string; tlsSanEmail?: string; metadata?: string;
 };
@@ -22,6 +23,8 @@ function addMetadataOptions(cmd: Command): Command {
     .option('--auth-method <method>', 'token_endpoint_auth_method (client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, federated_jwt)')
     .option('--grant-type <type>', 'grant_types; repeat for several', collect)
     .option('--ttl <duration>', 'access_token_ttl: 900, 15m, 1h')
+    .option('--quota-per-hour <n>', 'token_quota_per_hour: tokens per hour, 0 for none, default for the deployment\'s TOKEN_QUOTA_PER_HOUR')
+    .option('--quota-per-day <n>', 'token_quota_per_day: tokens per day, 0 for none, default for the deployment\'s TOKEN_QUOTA_PER_DAY')
     .option('--subject <sub>', 'sub of its tokens (default: the client id)')
     .option('--jwks-uri <uri>', 'jwks_uri (private_key_jwt, self_signed_tls_client_auth)')
     .option('--jwks-file <file>', 'jwks: a JWK Set read from a JSON file')
@@ -45,6 +48,8 @@ function metadataBody(flags: MetadataFlags): Record<string, unknown> {
   set('token_endpoint_auth_method', flags.authMethod);
   set('grant_types', flags.grantType);
   set('access_token_ttl', durationOption('--ttl', flags.ttl));
+  set('token_quota_per_hour', quotaOption('--quota-per-hour', flags.quotaPerHour));
+  set('token_quota_per_day', quotaOption('--quota-per-day', flags.quotaPerDay));
   set('subject', flags.subject);
   set('jwks_uri', flags.jwksUri);
   set('jwks', flags.jwksFile === undefined ? undefined : jsonObjectOption('--jwks-file', `@${flags.jwksFile}`));
