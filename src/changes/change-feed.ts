@@ -37,14 +37,14 @@ export interface ChangeFeed {
   publish(changes: readonly Change[]): Promise<void>;
   subscribe(listener: ChangeListener): void;
   close(): Promise<void>;
-  /** A feed between instances probes its own delivery (feed-probe below); in-process feeds have nothing to measure. */
+  /** A feed between instances probes its own delivery (FeedProbe below); in-process feeds have nothing to measure. */
   readonly probe?: FeedProbe;
 }
 
 /**
  * What a feed between instances knows of its own delivery: every few seconds it publishes a probe
- * and times how long the probe takes to come back to it over the feed, as long as any change
- * takes to reach the other instances. Measured on this process's own monotonic clock, so the
+ * and times how long the probe takes to come back to it over the feed, which is about as long as a
+ * change takes to reach the other instances. Measured on this process's own monotonic clock, so the
  * clocks of the hosts do not enter it.
  */
 export interface FeedProbe {
