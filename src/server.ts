@@ -117,6 +117,8 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
   await checkDatabase(config.database, databaseBounds(config));
   if (options.migrate !== false) await migrateDatabase(config, logger);
   const container = await createContainer(config, logger, clock, options.shared);
+  // Set once listening: a start-up that fails after that (METRICS_PORT taken) closes it again.
+  let listening: http.Server | undefined;
   try {
     if (options.migrate !== false) {
       const adopted = await adoptUnchainedEvents(container.db, container.uow.gate);
@@ -168,14 +170,10 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);
     });
+    listening = server;
     // A cluster worker leaves METRICS_PORT to its primary, which serves every worker's figures there.
-    // If its port is taken, start-up fails: the main listener is closed again, not left serving.
     const metricsServer = config.metricsPort !== undefined && !options.shared
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, render: () => container.metrics.registry.metrics() })
-        .catch(async (error: unknown) => {
-          await new Promise((resolve) => server.close(resolve));
-          throw error;
-        })
       : undefined;
     const scheduler = startKeyRotationScheduler(container.keys, config.keySyncInterval, logger);
     const pruning = startPruneTimer(container.auditPruner, {
@@ -225,6 +223,7 @@ export async function startService(config: Config, logger: Logger, clock?: Clock
       },
     };
   } catch (error) {
+    if (listening) await new Promise((resolve) => listening!.close(resolve));
     await container.close();
     throw error;
   }

@@ -10,8 +10,9 @@ import { remoteFeed, type ChangeFeed } from './change-feed.ts';
 export async function createRedisChangeFeed(
   redis: RedisConnection,
   logger: Logger,
-  bound: { url: string; connectMs: number } = { url: 'redis://', connectMs: 2000 },
-  keyPrefix = 'idb:',
+  bound: { url: string; connectMs: number },
+  /** REDIS_KEY_PREFIX: the channel is `<prefix>changes`. */
+  keyPrefix: string,
 ): Promise<ChangeFeed> {
   const channel = `${keyPrefix}changes`;
   // Named after its channel, so an operator (or a drill) can tell the subscriber of each deployment.

@@ -8,7 +8,7 @@ import type { RedisConnection } from './redis-connection.ts';
  * service clock that accepted the value: an absolute PXAT would be read on the Redis server's
  * clock, and a server running ahead would forget the key while the value is still accepted.
  */
-export function createRedisReplayCache(redis: RedisConnection, clock: Clock, prefix = 'idb:replay:'): ReplayCache {
+export function createRedisReplayCache(redis: RedisConnection, clock: Clock, prefix: string): ReplayCache {
   return {
     async useOnce(key, expiresAt) {
       try {

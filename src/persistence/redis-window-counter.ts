@@ -12,9 +12,9 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 
 /**
  * Window counters shared by every instance: INCR, an expiry set by the first hit (PEXPIRE NX),
- * and the time left, in one round trip.
+ * and the time left, in one round trip. Keys start with `prefix` (REDIS_KEY_PREFIX + `count:`).
  */
-export function createRedisWindowCounter(redis: RedisConnection, prefix = 'idb:count:'): WindowCounterStore {
+export function createRedisWindowCounter(redis: RedisConnection, prefix: string): WindowCounterStore {
   return {
     hit: (key, windowMs) => guarded(async () => {
       const k = `${prefix}${key}`;

@@ -4,6 +4,14 @@ import { decodeChange, remoteFeed, type Change } from '../../src/changes/change-
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits for `done`, however busy the machine (timers can fire late and an interval does not catch up). */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !done(); waited += 10) {
+    if (waited > 10_000) assert.fail(`not within 10 s: ${what}`);
+    await sleep(10);
+  }
+}
+
 /** A feed whose channel hands every message back after `delayMs`, as Redis or NOTIFY hand a publisher its own. */
 function loopback(delayMs: number, opts: { live?: () => boolean; fail?: () => boolean; probeMs?: number } = {}) {
   const sent: string[] = [];
@@ -46,6 +54,8 @@ describe('the change feed\'s probe of its own delivery', () => {
     await feed.publish([{ kind: 'client', clientId: 'orders' }]);
     received('c billing');
     received('p abc 1');
+    // Not a probe in its form, and no change either: ignored.
+    for (const text of ['p abc', 'p abc x', 'p  1', 'p a b 1']) received(text);
     assert.deepEqual(seen, [{ kind: 'client', clientId: 'orders' }, { kind: 'client', clientId: 'billing' }]);
     assert.deepEqual(sent, ['c orders']);
     // Instances of earlier versions ignore a probe: a rolling deploy can mix them.
@@ -56,18 +66,17 @@ describe('the change feed\'s probe of its own delivery', () => {
   it('sends probes on its interval while live only; a probe that is lost leaves the age growing', async () => {
     let live = false;
     let failing = true;
-    const { feed, sent } = loopback(0, { live: () => live, fail: () => failing, probeMs: 20 });
+    let ticks = 0;
+    const { feed, sent } = loopback(0, { live: () => (ticks++, live), fail: () => failing, probeMs: 20 });
     const echoes: number[] = [];
     feed.probe!.onEcho((s) => echoes.push(s));
-    await sleep(80);
+    await until(() => ticks >= 3, 'three ticks of the interval');
     assert.equal(sent.length, 0, 'no probe while the feed is down');
     live = true;
-    await sleep(80);
-    assert.ok(sent.length >= 2, `${sent.length} probes`);
+    await until(() => sent.length >= 2, 'two probes once live');
     assert.equal(echoes.length, 0, 'a publish that failed is a probe that never comes back');
     failing = false;
-    await sleep(80);
-    assert.ok(echoes.length >= 1);
+    await until(() => echoes.length >= 1, 'an echo once publishing works');
     const ageAfterEcho = feed.probe!.secondsSinceEcho()!;
     failing = true;
     await sleep(100);

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { ChangeFeed } from '../../changes/change-feed.ts';
+import { PROBE_INTERVAL_MS, type ChangeFeed } from '../../changes/change-feed.ts';
 
 /**
  * The change feed, as an operator watches it: whether it is connected, how long a change takes to
@@ -19,7 +19,7 @@ export function registerFeedMetrics(registry: Registry, feed: ChangeFeed): void 
   const probe = feed.probe;
   const lag = new Histogram({
     name: 'identity_change_feed_lag_seconds',
-    help: 'Time a change published by this instance takes to come back to it over the change feed (its own probes, every 5 s)',
+    help: `Time a change published by this instance takes to come back to it over the change feed (its own probes, every ${PROBE_INTERVAL_MS / 1000} s)`,
     labelNames: ['feed'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
   });
   probe?.onEcho((seconds) => lag.observe({ feed: feed.name }, seconds));
